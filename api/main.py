@@ -1,0 +1,42 @@
+"""The FastAPI application factory; no side effects at import."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.db import make_engine
+from api.errors import install_error_handlers
+from api.routers import health, layers, maps
+from api.settings import Settings, get_settings
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "maps" / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = make_engine(settings.database_url)
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="gridmap 社区网格地图服务",
+        description="Streets, communities, grids, buildings and service points as GeoJSON; interactive maps.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(layers.router)
+    app.include_router(maps.router)
+    # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,109 @@
+"""GeoJSON read endpoints for the map layers, OGC API Features style (``/collections/{layer}/items``).
+
+No resident data is served here: households and center households wait for accounts and scoping.
+"""
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import text
+
+from api.deps import ConnectionDep, SettingsDep
+from api.errors import InvalidParameter, NotFound
+
+router = APIRouter(prefix="/collections", tags=["layers"])
+
+# Public layers and the properties each one serves (a whitelist: nothing else leaves the database).
+COLLECTIONS: dict[str, dict] = {
+    "streets": {"title": "街道 Streets", "properties": ["code", "name", "source"]},
+    "communities": {"title": "社区 Communities", "properties": ["code", "name", "street_id", "source"]},
+    "grids": {
+        "title": "网格 Grids",
+        "properties": ["code", "code_profile", "name", "community_id", "source"],
+    },
+    "compounds": {"title": "小区 Residential compounds", "properties": ["name", "source", "source_id"]},
+    "buildings": {
+        "title": "楼栋 Buildings",
+        "properties": ["kind", "name", "floors", "households", "grid_id", "compound_id", "source", "source_id"],
+    },
+    "service_points": {
+        "title": "服务阵地 Service points",
+        "properties": ["type", "level", "name", "hours", "source", "source_id"],
+    },
+}
+
+
+def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    """``minLon,minLat,maxLon,maxLat`` in WGS84, as in OGC API Features."""
+    if bbox is None:
+        return None
+    try:
+        values = tuple(float(v) for v in bbox.split(","))
+    except ValueError:
+        raise InvalidParameter(f"bbox must be four numbers minLon,minLat,maxLon,maxLat; got {bbox!r}") from None
+    if len(values) != 4:
+        raise InvalidParameter(f"bbox must have four numbers minLon,minLat,maxLon,maxLat; got {len(values)}")
+    min_lon, min_lat, max_lon, max_lat = values
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise InvalidParameter("bbox must be minLon,minLat,maxLon,maxLat in degrees with min ≤ max")
+    return values
+
+
+@router.get("")
+def list_collections() -> dict:
+    return {
+        "collections": [
+            {"id": name, "title": spec["title"], "links": [{"rel": "items", "href": f"/collections/{name}/items"}]}
+            for name, spec in COLLECTIONS.items()
+        ]
+    }
+
+
+@router.get("/{layer}/items", responses={200: {"content": {"application/geo+json": {}}}})
+def layer_items(
+    layer: str,
+    request: Request,
+    conn: ConnectionDep,
+    settings: SettingsDep,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
+    limit: Annotated[int, Query(ge=1, description="Features per page")] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """A page of features as a GeoJSON FeatureCollection, with the total and a link to the next page."""
+    spec = COLLECTIONS.get(layer)
+    if spec is None:
+        raise NotFound(f"unknown layer {layer!r}; layers: {', '.join(COLLECTIONS)}")
+    if limit > settings.page_size_max:
+        raise InvalidParameter(f"limit must be at most {settings.page_size_max}")
+    box = parse_bbox(bbox)
+    where = "TRUE"
+    params: dict = {"limit": limit, "offset": offset}
+    if box:
+        where = "geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
+        params.update(x0=box[0], y0=box[1], x1=box[2], y1=box[3])
+    props = ", ".join(f"'{c}', {c}" for c in spec["properties"])
+    # The table and column names come from the whitelist above; values are bound parameters.
+    features = conn.scalar(
+        text(
+            "SELECT coalesce(json_agg(f), '[]'::json) FROM ("
+            f"SELECT 'Feature' AS type, id, ST_AsGeoJSON(geom, 7)::json AS geometry, "
+            f"json_build_object({props}) AS properties FROM {layer} WHERE {where} "
+            "ORDER BY id LIMIT :limit OFFSET :offset) f"
+        ),
+        params,
+    )
+    matched = conn.scalar(text(f"SELECT count(*) FROM {layer} WHERE {where}"), params)
+    links = []
+    if offset + len(features) < matched:
+        next_url = request.url.include_query_params(offset=offset + limit, limit=limit)
+        links.append({"rel": "next", "type": "application/geo+json", "href": str(next_url)})
+    body = {
+        "type": "FeatureCollection",
+        "features": features,
+        "numberMatched": matched,
+        "numberReturned": len(features),
+        "links": links,
+    }
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")

@@ -1,0 +1,42 @@
+"""Settings in one place, read from the environment (prefix ``GRIDMAP_``) or a ``.env`` file."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _recorded_database_url() -> str:
+    """The URL scripts/db.sh wrote (a local server or the private cluster), else the usual local default."""
+    recorded = PROJECT_ROOT / ".gridmap" / "database_url"
+    if recorded.is_file():
+        return recorded.read_text().strip()
+    return "postgresql+psycopg2://postgres@127.0.0.1:5432/gridmap"
+
+
+class Settings(BaseSettings):
+    """gridmap's settings; see ``.env.example`` for every variable."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: _recorded_database_url(),
+        description="SQLAlchemy URL of the PostGIS database; when unset, the one scripts/db.sh recorded.",
+    )
+    tiles: str = Field(
+        default="openstreetmap",
+        description="Base map: 'openstreetmap', 'none' (closed networks), or a tile URL template.",
+    )
+    output_dir: Path = Field(default=PROJECT_ROOT / "output", description="Where the CLI writes maps.")
+    page_size_max: int = Field(default=5000, ge=1, description="Largest page a GeoJSON endpoint serves.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings`` instead)."""
+    return Settings()

@@ -1,0 +1,103 @@
+"""Test fixtures: a real PostGIS database created for the session from the migrations, dropped at the end.
+
+The server is the one `make test` set up (GRIDMAP_DATABASE_URL or .gridmap/database_url). Outside CI a missing
+server skips the database tests with a message; in CI it is a failure.
+"""
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from api import db, store
+from api.settings import Settings
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def need_shared_data() -> Path:
+    """The real OSM extracts beside the project; skip (fail in CI) when they are absent."""
+    if not SHARED_DATA.is_dir():
+        if IN_CI:
+            pytest.fail(f"../shared/data is missing in CI (looked in {SHARED_DATA.name})")
+        pytest.skip("../shared/data is absent: the real-data tests need the shared OSM extracts")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    base = make_url(Settings().database_url)
+    url = base.set(database=f"gridmap_test_{os.getpid()}").render_as_string(hide_password=False)
+    try:
+        db.create_database(url)
+    except Exception as exc:  # noqa: BLE001
+        message = f"no PostgreSQL server for the tests ({type(exc).__name__}); run `make test`, which sets one up"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        db.init_database(url)
+        yield url
+    finally:
+        db.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Iterator[Engine]:
+    """An empty set of layer tables before and after the test (importers commit their own transactions)."""
+
+    def truncate() -> None:
+        with engine.begin() as conn:
+            tables = ", ".join([*store.LAYERS, "grid_worker_grids", "import_runs"])
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+    truncate()
+    yield engine
+    truncate()
+
+
+class ServerThread(threading.Thread):
+    """The real API on a loopback port, for browser tests."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(daemon=True)
+        from api.main import create_app
+
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+        self.server = uvicorn.Server(config)
+
+    def run(self) -> None:
+        self.server.run()
+
+    @property
+    def url(self) -> str:
+        sock = self.server.servers[0].sockets[0]
+        host, port = sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> "ServerThread":
+        self.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.is_alive():
+                raise RuntimeError("the API did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.join(timeout=10)
