@@ -114,16 +114,17 @@ def upsert_layer(conn: Connection, table: str, frame: pd.DataFrame, *, source: s
     staging = f"staging_{table}"
     columns = list(spec.columns)
     refs = list(spec.refs)
+    frame = frame.reset_index(drop=True)
     out = pd.DataFrame({"source_id": frame["source_id"].astype(str)})
     for column in columns:
-        values = frame[column] if column in frame else pd.Series([None] * len(frame), index=frame.index)
+        values = frame[column] if column in frame else pd.Series([None] * len(frame))
         if spec.columns[column] == "text[]":
             values = values.map(_pg_array)
         elif spec.columns[column] == "integer":
-            values = pd.to_numeric(values, errors="coerce").astype("Int64")
-        out[column] = values.to_numpy()
+            values = pd.to_numeric(values, errors="coerce").round().astype("Int64")
+        out[column] = values
     for ref in refs:
-        out[ref] = frame[ref].astype("string").to_numpy() if ref in frame else None
+        out[ref] = frame[ref].astype("string") if ref in frame else None
     if spec.geometry:
         out["geom"] = shapely.to_wkb(frame.geometry.to_numpy(), hex=True, include_srid=False)
     staged = ["source_id text", *(f"{c} {spec.columns[c]}" for c in columns), *(f"{r} text" for r in refs)]
