@@ -57,13 +57,14 @@ major=$(ls /usr/lib/postgresql | sort -n | tail -1)
 bin=/usr/lib/postgresql/$major/bin
 ensure_extensions_installed "$major"
 data=.gridmap/pg
-run_as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# Paths given to it are absolute; run from / so a closed working directory does not matter.
+run_as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 if [ ! -e "$data/PG_VERSION" ] && [ ! -L "$data" ]; then
   mkdir -p "$data"
   if [ "$(id -u)" = 0 ]; then
     chown postgres:postgres "$data"
     # The postgres user must reach the folder; if a parent is closed to it, keep the cluster in /var/lib.
-    if ! runuser -u postgres -- test -w "$data"; then
+    if ! runuser -u postgres -- test -w "$(pwd)/$data"; then
       rmdir "$data"
       target=/var/lib/gridmap/pg-$(pwd | md5sum | cut -c1-12)
       mkdir -p "$target" && chown postgres:postgres "$target"
