@@ -68,13 +68,15 @@ def layer_items(
     conn: ConnectionDep,
     settings: SettingsDep,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
-    limit: Annotated[int, Query(ge=1, description="Features per page")] = 1000,
+    limit: Annotated[int | None, Query(ge=1, description="Features per page (default 1000)")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """A page of features as a GeoJSON FeatureCollection, with the total and a link to the next page."""
     spec = COLLECTIONS.get(layer)
     if spec is None:
         raise NotFound(f"unknown layer {layer!r}; layers: {', '.join(COLLECTIONS)}")
+    if limit is None:
+        limit = min(1000, settings.page_size_max)
     if limit > settings.page_size_max:
         raise InvalidParameter(f"limit must be at most {settings.page_size_max}")
     box = parse_bbox(bbox)

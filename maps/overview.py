@@ -1,0 +1,209 @@
+"""Overview map (概览图) of a community or street: grids, buildings, service points by type, compounds.
+
+Each layer is one folium.GeoJson (a Leaflet FeatureGroup) so the page stays small for a few thousand buildings:
+only the properties a tooltip shows, escaped, with coordinates rounded to 6 decimals. Every overlay has a
+Chinese + English name in the layer control; a legend lists the service types drawn.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+from branca.element import MacroElement
+from folium.template import Template
+from folium.utilities import JsCode
+
+from maps.base import base_map, escape, feature_collection, to_wgs84
+from maps.labels import FIELD_LABELS, LAYER_NAMES, SERVICE_TYPES, service_colour, service_label
+
+# Where the map opens when there is nothing to draw yet (centre of China, zoomed out).
+EMPTY_CENTER = (35.0, 105.0)
+
+STYLES: dict[str, dict[str, Any]] = {
+    "communities": {"color": "#8c564b", "weight": 3, "fill": False},
+    "grids": {"color": "#1f4e99", "weight": 2, "fillColor": "#1f4e99", "fillOpacity": 0.04},
+    "compounds": {"color": "#2ca02c", "weight": 2, "dashArray": "6 4", "fill": False},
+    "buildings": {"color": "#555555", "weight": 0.5, "fillColor": "#8c8c8c", "fillOpacity": 0.6},
+    "walk_edges": {"color": "#999999", "weight": 1, "opacity": 0.8},
+}
+
+# The grid code drawn in the middle of each grid; the value is already HTML-escaped by feature_collection.
+GRID_CODE_LABEL = JsCode(
+    """function(feature, layer) {
+        if (feature.properties.code != null) {
+            layer.bindTooltip(String(feature.properties.code),
+                {permanent: true, direction: 'center', className: 'gridmap-grid-code'});
+        }
+    }"""
+)
+
+PAGE_STYLE = """
+<style>
+  .leaflet-container { font-family: "Helvetica Neue", Arial, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei",
+    "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif; }
+  .gridmap-grid-code { background: transparent; border: none; box-shadow: none; padding: 0;
+    font-weight: 600; font-size: 11px; color: #1f4e99; text-shadow: 0 0 2px #fff, 0 0 2px #fff; }
+  .gridmap-legend { background: rgba(255, 255, 255, 0.9); padding: 6px 8px; border-radius: 4px;
+    font-size: 12px; line-height: 1.5; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.3); }
+  .gridmap-legend i { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
+    margin-right: 6px; vertical-align: -1px; border: 1px solid #fff; }
+</style>
+"""
+
+
+class Legend(MacroElement):
+    """A bottom-right control listing the service types drawn, with their colours (HTML built escaped).
+
+    It also carries the page's CSS (grid code labels, legend), so it is added even when there are no points.
+    """
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}"""
+        + PAGE_STYLE
+        + """{% endmacro %}
+        {% macro script(this, kwargs) %}{% if this.html %}
+            (function() {
+                var legend = L.control({position: 'bottomright'});
+                legend.onAdd = function() {
+                    var div = L.DomUtil.create('div', 'gridmap-legend');
+                    div.innerHTML = {{ this.html|tojson }};
+                    return div;
+                };
+                legend.addTo({{ this._parent.get_name() }});
+            })();
+        {% endif %}{% endmacro %}
+        """
+    )
+
+    def __init__(self, entries: Sequence[tuple[str, str, int]]) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.html = ""
+        rows = "".join(
+            f'<div><i style="background:{escape(colour)}"></i>{escape(label)} ({count})</div>'
+            for label, colour, count in entries
+        )
+        if rows:
+            self.html = f"<b>服务阵地 Service points</b>{rows}"
+
+
+def _bounds(frames: Sequence[gpd.GeoDataFrame]) -> np.ndarray | None:
+    """Total (min lon, min lat, max lon, max lat) of the non-empty frames; None if there is nothing."""
+    boxes = [to_wgs84(f).total_bounds for f in frames if len(f) and not f.geometry.isna().all()]
+    boxes = [b for b in boxes if np.isfinite(b).all()]
+    if not boxes:
+        return None
+    stacked = np.vstack(boxes)
+    return np.array([*stacked[:, :2].min(axis=0), *stacked[:, 2:].max(axis=0)])
+
+
+def _layer(
+    gdf: gpd.GeoDataFrame,
+    *,
+    name: str,
+    style: dict[str, Any],
+    fields: Sequence[str],
+    show: bool = True,
+    **kwargs: Any,
+) -> folium.GeoJson:
+    """One overlay: the frame's features with `fields` as escaped properties and a tooltip showing them."""
+    tooltip = None
+    if fields:
+        aliases = [escape(FIELD_LABELS[f]) for f in fields]
+        tooltip = folium.GeoJsonTooltip(fields=list(fields), aliases=aliases, sticky=True)
+    return folium.GeoJson(
+        feature_collection(gdf, fields),
+        name=escape(name),
+        style_function=lambda _feature: dict(style),
+        tooltip=tooltip,
+        show=show,
+        **kwargs,
+    )
+
+
+def _service_layers(service_points: gpd.GeoDataFrame) -> list[tuple[folium.GeoJson, tuple[str, str, int]]]:
+    """One CircleMarker layer per service type (known types in the usual order, then unknown ones)."""
+    points = service_points.assign(type=service_points["type"].fillna("").astype(str))
+    present = set(points["type"])
+    codes = [c for c in SERVICE_TYPES if c in present] + sorted(present - set(SERVICE_TYPES))
+    layers = []
+    for code in codes:
+        subset = points[points["type"] == code]
+        label, colour = service_label(code), service_colour(code)
+        subset = subset.assign(type_label=label)
+        marker = folium.CircleMarker(radius=6, weight=1.5, color="#ffffff", fill=True, fill_opacity=0.95)
+        style = {"fillColor": colour}
+        layer = _layer(subset, name=f"{label} {code}", style=style, fields=("name", "type_label"), marker=marker)
+        layers.append((layer, (label, colour, len(subset))))
+    return layers
+
+
+def overview_map(
+    *,
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    service_points: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame | None = None,
+    walk_edges: gpd.GeoDataFrame | None = None,
+    tiles: str = "openstreetmap",
+    attribution: str | None = None,
+    asset_base_url: str | None = None,
+    osm_data: bool = False,
+) -> folium.Map:
+    """The overview map, fitted to the data, with a layer control and a service-type legend.
+
+    Frames have the columns of docs/layers.md, in EPSG:4326; empty or absent layers are left out. The walk
+    network starts hidden (it is busy and mostly context). `tiles`, `attribution`, `asset_base_url` and
+    `osm_data` are as in `maps.base.base_map`.
+    """
+    drawn = [f for f in (grids, buildings, service_points, compounds, communities) if f is not None]
+    bounds = _bounds(drawn)
+    fmap = base_map(
+        bounds,
+        center=EMPTY_CENTER if bounds is None else None,
+        zoom=4 if bounds is None else 16,
+        tiles=tiles,
+        attribution=attribution,
+        osm_data=osm_data,
+        asset_base_url=asset_base_url,
+    )
+
+    # Bottom to top: area outlines first, so buildings and points stay hoverable above them.
+    if communities is not None and len(communities):
+        _layer(
+            communities, name=LAYER_NAMES["communities"], style=STYLES["communities"], fields=("code", "name")
+        ).add_to(fmap)
+    if len(grids):
+        _layer(
+            grids,
+            name=LAYER_NAMES["grids"],
+            style=STYLES["grids"],
+            fields=("code", "name"),
+            on_each_feature=GRID_CODE_LABEL,
+        ).add_to(fmap)
+    if len(compounds):
+        _layer(compounds, name=LAYER_NAMES["compounds"], style=STYLES["compounds"], fields=("name",)).add_to(fmap)
+    if len(buildings):
+        _layer(
+            buildings,
+            name=LAYER_NAMES["buildings"],
+            style=STYLES["buildings"],
+            fields=("kind", "floors", "households"),
+        ).add_to(fmap)
+    if walk_edges is not None and len(walk_edges):
+        _layer(walk_edges, name=LAYER_NAMES["walk_edges"], style=STYLES["walk_edges"], fields=(), show=False).add_to(
+            fmap
+        )
+
+    legend_entries = []
+    if len(service_points):
+        for layer, entry in _service_layers(service_points):
+            layer.add_to(fmap)
+            legend_entries.append(entry)
+    fmap.add_child(Legend(legend_entries))
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return fmap
