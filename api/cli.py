@@ -78,6 +78,51 @@ def import_osm(
     )
 
 
+@app.command("import-layer")
+def import_layer(
+    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile or CSV (lon/lat columns)")],
+    kind: Annotated[str, typer.Option(help="grids | communities | buildings | service_points")],
+    crs: Annotated[
+        str | None, typer.Option(help="Source CRS: EPSG:4326, EPSG:4490, GCJ-02, BD-09, EPSG:… (if the file has none)")
+    ] = None,
+    id_field: Annotated[str, typer.Option(help="Property holding each feature's id")] = "id",
+    lon_field: Annotated[str | None, typer.Option(help="CSV longitude column (default: detected)")] = None,
+    lat_field: Annotated[str | None, typer.Option(help="CSV latitude column (default: detected)")] = None,
+    code_profile: Annotated[str, typer.Option(help="Grid code profile: DB11_15 or CJT213_14")] = "DB11_15",
+    layer: Annotated[str | None, typer.Option(help="Layer name inside a GeoPackage")] = None,
+    source: Annotated[str | None, typer.Option(help="Source name (default: file:<file name>)")] = None,
+) -> None:
+    """Import grids, communities, buildings or service points from a file, checked, in one transaction."""
+    from api.layer_import import import_layer as run
+    from gis.layers import KINDS
+
+    if kind not in KINDS:
+        _fail(f"--kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    try:
+        result = run(
+            _engine(),
+            path,
+            kind=kind,
+            crs=crs,
+            source=source,
+            id_field=id_field,
+            lon_field=lon_field,
+            lat_field=lat_field,
+            code_profile=code_profile,
+            layer=layer,
+        )
+    except ValueError as exc:  # LayerError, CrsError, GridCodeError: messages name file, feature and problem
+        _fail(f"{exc}\nnothing was stored")
+    for note in result["notes"]:
+        typer.echo(f"  note: {note}")
+    typer.echo(f"  repaired: {result['repair']}")
+    for gap in result.get("gaps", []):
+        typer.echo(f"  gap: {gap}")
+    if result.get("without_community"):
+        typer.echo(f"  {result['without_community']} grid(s) lie in no stored community")
+    typer.echo(f"imported: {kind}={result['features']} inserted={result['inserted']} updated={result['updated']}")
+
+
 @app.command("sample")
 def sample(
     scale: Annotated[float, typer.Option(help="Area multiplier (1 = one street; see data/sample.toml)")] = 1.0,

@@ -26,7 +26,7 @@ def osm_source(path: Path) -> str:
     return f"osm:{name}"
 
 
-def _record_run(conn: Connection, *, source: str, kind: str, path: Path | None, counts: dict, report: dict) -> None:
+def record_run(conn: Connection, *, source: str, kind: str, path: Path | None, counts: dict, report: dict) -> None:
     conn.execute(
         text(
             "INSERT INTO import_runs (source, kind, file_name, counts, report) "
@@ -89,7 +89,7 @@ def import_osm(engine: Engine, path: Path, *, source: str | None = None, progres
             "walk_nodes": len(extract.nodes),
             "walk_edges": len(extract.edges),
         }
-        _record_run(conn, source=source, kind="osm", path=path, counts=summary, report=written)
+        record_run(conn, source=source, kind="osm", path=path, counts=summary, report=written)
     return {"source": source, **summary, "written": written}
 
 
@@ -117,5 +117,5 @@ def load_sample(engine: Engine, area) -> dict[str, int]:
         counts = load_frames(conn, frames, source=SAMPLE_SOURCE)
         for table in reversed(list(store.LAYERS)):
             store.prune_missing(conn, table, source=SAMPLE_SOURCE)
-        _record_run(conn, source=SAMPLE_SOURCE, kind="sample", path=None, counts=counts, report={})
+        record_run(conn, source=SAMPLE_SOURCE, kind="sample", path=None, counts=counts, report={})
     return counts

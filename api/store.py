@@ -106,8 +106,14 @@ def _copy_frame(conn: Connection, staging: str, frame: pd.DataFrame) -> None:
     cursor.copy_expert(f"COPY {staging} FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
 
 
-def upsert_layer(conn: Connection, table: str, frame: pd.DataFrame, *, source: str) -> UpsertResult:
-    """Insert or update the rows of ``frame`` into ``table`` inside the caller's transaction."""
+def upsert_layer(
+    conn: Connection, table: str, frame: pd.DataFrame, *, source: str, resolve_refs: bool = True
+) -> UpsertResult:
+    """Insert or update the rows of ``frame`` into ``table`` inside the caller's transaction.
+
+    With ``resolve_refs=False`` the ``_ref`` columns are only staged (in ``staging_<table>`` until commit), for
+    callers that link across sources themselves, e.g. a user's grid file naming communities by code.
+    """
     spec = LAYERS[table]
     if frame.empty:
         return UpsertResult()
@@ -133,7 +139,10 @@ def upsert_layer(conn: Connection, table: str, frame: pd.DataFrame, *, source: s
     conn.execute(text(f"DROP TABLE IF EXISTS {staging}"))
     conn.execute(text(f"CREATE TEMP TABLE {staging} ({', '.join(staged)}) ON COMMIT DROP"))
     _copy_frame(conn, staging, out)
-    _check_refs_resolved(conn, table, spec, staging, source)
+    if resolve_refs:
+        _check_refs_resolved(conn, table, spec, staging, source)
+    else:
+        refs = []
 
     target = ["source", "source_id", *columns]
     select = [":source", "s.source_id", *(f"s.{c}" for c in columns)]
