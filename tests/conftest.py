@@ -5,6 +5,7 @@ server skips the database tests with a message; in CI it is a failure.
 """
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -77,7 +78,10 @@ class ServerThread(threading.Thread):
         super().__init__(daemon=True)
         from api.main import create_app
 
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+        with socket.socket() as sock:  # a free loopback port
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
 
     def run(self) -> None:
@@ -85,9 +89,7 @@ class ServerThread(threading.Thread):
 
     @property
     def url(self) -> str:
-        sock = self.server.servers[0].sockets[0]
-        host, port = sock.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> "ServerThread":
         self.start()

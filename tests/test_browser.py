@@ -1,0 +1,53 @@
+"""The overview map served by the running API, opened in headless Chromium on the sample street."""
+
+import pytest
+from sqlalchemy import text
+
+from api.importers import load_sample
+from api.settings import Settings
+from gis.sample import generate_sample
+from tests.chromium import chromium_driver, js_errors, save_screenshot
+from tests.conftest import ServerThread
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def sample_counts(engine, database_url):
+    load_sample(engine, generate_sample())
+    with engine.connect() as conn:
+        counts = {
+            t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
+            for t in ("grids", "buildings", "service_points", "compounds", "communities")
+        }
+        types = conn.scalar(text("SELECT count(DISTINCT type) FROM service_points"))
+    yield counts, types
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
+
+
+def test_overview_map_in_chromium(sample_counts, database_url):
+    counts, service_types = sample_counts
+    settings = Settings(database_url=database_url, tiles="none")
+    with ServerThread(settings) as server, chromium_driver() as driver:
+        driver.get(f"{server.url}/maps/overview")
+        driver.implicitly_wait(5)
+        drawn = driver.execute_script("return document.querySelectorAll('.leaflet-interactive').length")
+        overlays = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"
+            ".map(l => l.textContent.trim())"
+        )
+        attribution = driver.execute_script("return document.querySelector('.leaflet-control-attribution').textContent")
+        leaflet_from = driver.execute_script(
+            "return Array.from(document.scripts).map(s => s.src).filter(s => s.includes('leaflet'))"
+        )
+        save_screenshot(driver, "overview-map")
+        errors = js_errors(driver)
+    assert errors == []
+    # Every grid, building, compound and service point is an SVG/canvas path on the page.
+    assert drawn >= counts["grids"] + counts["buildings"] + counts["service_points"] + counts["compounds"]
+    # Grids, buildings, compounds, communities and one overlay per service type present in the sample.
+    assert len(overlays) >= 4 + service_types
+    assert any("网格" in name for name in overlays) and any("楼栋" in name for name in overlays)
+    assert leaflet_from and all(src.startswith(server.url) for src in leaflet_from)
+    assert "Leaflet" in attribution
