@@ -5,6 +5,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.db import make_engine
@@ -31,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Streets, communities, grids, buildings and service points as GeoJSON; interactive maps.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below with gridmap's own Swagger UI files
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -39,4 +43,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps.router)
     # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} — API docs",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
     return app

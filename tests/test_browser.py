@@ -51,3 +51,18 @@ def test_overview_map_in_chromium(sample_counts, database_url):
     assert any("网格" in name for name in overlays) and any("楼栋" in name for name in overlays)
     assert leaflet_from and all(src.startswith(server.url) for src in leaflet_from)
     assert "Leaflet" in attribution
+
+
+def test_api_docs_render_offline(engine, database_url):
+    """Swagger UI comes from gridmap itself, so /docs works on a closed network."""
+    settings = Settings(database_url=database_url, tiles="none")
+    with ServerThread(settings) as server, chromium_driver() as driver:
+        driver.get(f"{server.url}/docs")
+        driver.implicitly_wait(10)
+        operations = driver.find_elements("css selector", ".opblock")
+        scripts = driver.execute_script("return Array.from(document.scripts).map(s => s.src).filter(Boolean)")
+        save_screenshot(driver, "api-docs")
+        errors = js_errors(driver)
+    assert errors == []
+    assert len(operations) >= 4  # health, collections, items, overview map
+    assert scripts and all(src.startswith(server.url) for src in scripts)
