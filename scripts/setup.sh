@@ -10,19 +10,7 @@ for_bench=0
 [ "${1:-}" = "--test" ] && for_tests=1
 [ "${1:-}" = "--bench" ] && for_tests=1 && for_bench=1
 
-say() { printf '\033[1m[gridmap setup]\033[0m %s\n' "$*"; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-  say "need root to run: $*  (install it by hand, or run as root)"; return 1; fi; }
-
-apt_updated=0
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  say "installing Debian packages: ${missing[*]}"
-  if [ $apt_updated = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+. scripts/lib.sh
 
 # 1. System packages: Python's venv, PostgreSQL client (the server comes in scripts/db.sh when needed).
 command -v python3 >/dev/null || apt_install python3
