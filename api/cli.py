@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
+from api.coverage_cli import coverage_command
 from api.settings import Settings
 
 app = typer.Typer(help="gridmap — 社区网格地图服务 (grid management and mapping on PostGIS).", no_args_is_help=True)
 db_app = typer.Typer(help="Database: create, migrate.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command("coverage")(coverage_command)
 
 
 def _settings() -> Settings:

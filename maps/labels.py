@@ -21,6 +21,11 @@ LAYER_NAMES: dict[str, str] = {
     "compounds": "小区 Compounds",
     "buildings": "楼栋 Buildings",
     "walk_edges": "步行网络 Walk network",
+    # coverage map (maps/coverage.py)
+    "walk_time": "楼栋步行时间 Buildings by walk time",
+    "uncovered": "未覆盖楼栋 Uncovered buildings",
+    "euclidean": "直线距离参考圈 Euclidean reference (not walkable)",
+    "suggestions": "建议新增点位 Suggested sites",
 }
 
 # Tooltip field labels (中文 English), by column.
@@ -31,6 +36,27 @@ FIELD_LABELS: dict[str, str] = {
     "floors": "层数 Floors",
     "households": "户数 Households",
     "type_label": "类型 Type",
+    # coverage map (maps/coverage.py)
+    "walk": "步行 Walk",
+    "nearest": "最近服务点 Nearest point",
+    "covered": "覆盖 Covered (min)",
+    "residents": "居民 Residents",
+    "served": "最近楼栋 Buildings nearest",
+    "rank": "排名 Rank",
+    "new_buildings": "新覆盖楼栋 Buildings newly covered",
+    "candidate_id": "候选点 Candidate",
+}
+
+# What a suggested site's gain counts (the gis.siting weight column) → (tooltip label, legend unit).
+GAIN_UNITS: dict[str, tuple[str, str]] = {
+    "residents": ("新覆盖居民 Residents newly covered", "居民 residents"),
+    "households": ("新覆盖户数 Households newly covered", "户 households"),
+}
+
+# Walking profile name (gis.coverage.PROFILES) → (Chinese, English); an unknown profile is shown as its name.
+WALK_PROFILES: dict[str, tuple[str, str]] = {
+    "standard": ("标准步行", "standard walk"),
+    "elderly": ("老年人步行", "elderly walk"),
 }
 
 
@@ -42,3 +68,13 @@ def service_label(code: str) -> str:
 def service_colour(code: str) -> str:
     """Marker colour of a service type; grey for an unknown code."""
     return SERVICE_TYPES.get(code, (code, UNKNOWN_SERVICE_COLOUR))[1]
+
+
+def circle_layer_name(level: float) -> str:
+    """Overlay name of the network service circles of one level, e.g. '15分钟服务圈 15-min circle (network)'."""
+    return f"{level:g}分钟服务圈 {level:g}-min circle (network)"
+
+
+def profile_label(profile: str) -> tuple[str, str]:
+    """(Chinese, English) label of a walking profile; an unknown one is its own name (escape it before display)."""
+    return WALK_PROFILES.get(profile, (profile, profile))
