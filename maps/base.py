@@ -24,6 +24,7 @@ import pandas as pd
 import shapely
 from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElement
 from folium.template import Template
+from folium.utilities import JsCode
 
 VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"
 LEAFLET_VERSION = "1.9.3"  # the version folium 0.20 loads; tests/test_maps.py checks they agree
@@ -257,3 +258,18 @@ def base_map(
     if bounds is not None:
         fmap.fit_bounds([[min_y, min_x], [max_y, max_x]], max_zoom=18, padding=(10, 10))
     return fmap
+
+
+def permanent_label(prop: str, css_class: str) -> JsCode:
+    """An ``onEachFeature`` that writes ``feature.properties[prop]`` on the feature as a permanent label.
+
+    The value is already HTML-escaped by `feature_collection`.
+    """
+    return JsCode(
+        f"""function(feature, layer) {{
+        if (feature.properties.{prop} != null) {{
+            layer.bindTooltip(String(feature.properties.{prop}),
+                {{permanent: true, direction: 'center', className: '{css_class}'}});
+        }}
+    }}"""
+    )

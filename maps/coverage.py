@@ -25,9 +25,8 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement
 from folium.template import Template
-from folium.utilities import JsCode
 
-from maps.base import base_map, escape, feature_collection, to_wgs84
+from maps.base import base_map, escape, feature_collection, permanent_label, to_wgs84
 from maps.labels import (
     FIELD_LABELS,
     GAIN_UNITS,
@@ -58,15 +57,8 @@ UNCOVERED_STYLE: dict[str, Any] = {"color": UNCOVERED_OUTLINE, "weight": 2.5, "o
 GRID_STYLE: dict[str, Any] = {"color": "#7f7f7f", "weight": 1.5, "fill": False}  # grey: blue is for the circles
 EUCLIDEAN_STYLE: dict[str, Any] = {"color": "#444444", "weight": 1.5, "opacity": 0.9, "dashArray": "6 5", "fill": False}
 
-# The rank drawn inside each suggested-site marker; the value is a number from feature_collection.
-SITE_RANK_LABEL = JsCode(
-    """function(feature, layer) {
-        if (feature.properties.rank != null) {
-            layer.bindTooltip(String(feature.properties.rank),
-                {permanent: true, direction: 'center', className: 'gridmap-site-rank'});
-        }
-    }"""
-)
+# The rank drawn inside each suggested-site marker.
+SITE_RANK_LABEL = permanent_label("rank", "gridmap-site-rank")
 
 COVERAGE_STYLE = """
 <style>

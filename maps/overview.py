@@ -13,9 +13,8 @@ import geopandas as gpd
 import numpy as np
 from branca.element import MacroElement
 from folium.template import Template
-from folium.utilities import JsCode
 
-from maps.base import base_map, escape, feature_collection, to_wgs84
+from maps.base import base_map, escape, feature_collection, permanent_label, to_wgs84
 from maps.labels import FIELD_LABELS, LAYER_NAMES, SERVICE_TYPES, service_colour, service_label
 
 # Where the map opens when there is nothing to draw yet (centre of China, zoomed out).
@@ -29,15 +28,8 @@ STYLES: dict[str, dict[str, Any]] = {
     "walk_edges": {"color": "#999999", "weight": 1, "opacity": 0.8},
 }
 
-# The grid code drawn in the middle of each grid; the value is already HTML-escaped by feature_collection.
-GRID_CODE_LABEL = JsCode(
-    """function(feature, layer) {
-        if (feature.properties.code != null) {
-            layer.bindTooltip(String(feature.properties.code),
-                {permanent: true, direction: 'center', className: 'gridmap-grid-code'});
-        }
-    }"""
-)
+# The grid code drawn in the middle of each grid.
+GRID_CODE_LABEL = permanent_label("code", "gridmap-grid-code")
 
 PAGE_STYLE = """
 <style>
