@@ -22,6 +22,8 @@ lint:
 bench:
 	bash scripts/setup.sh --bench
 	.venv/bin/python benchmarks/import.py
+	.venv/bin/python benchmarks/coverage.py
+	.venv/bin/python benchmarks/centers.py
 
 stop-db:
 	bash scripts/db.sh stop

@@ -12,24 +12,22 @@ Method (../shared/design.md §2, ../shared/research/access.md §5a):
 - Walking profiles (metres per second) and levels (minutes) are thresholds on these distances: ``covered`` =
   ``walk_m ≤ minutes × 60 × speed``. Nothing is recomputed per profile or level.
 
-`coverage` returns a `Coverage` (the per-node distance arrays are kept so a scenario — `add_service`,
-`move_service`, `remove_service` — updates one type without redoing the rest); `Coverage.table` is the result
-keyed by building × service type. `gap_report`, `uncovered_buildings` and `completeness` summarise it per group
-(grid, community) with households and residents (`population` counts them from the household layer).
+`coverage` returns a `Coverage` (the per-node distance arrays are kept so a scenario — gis.coverage_scenario —
+updates one type without redoing the rest); `Coverage.table` is the result keyed by building × service type.
+gis.coverage_report summarises it per group (grid, community) with households and residents.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
-from gis.network import WalkGraph, endpoint_distances, point_distances
+from gis.network import WalkGraph, point_distances
 from gis.snap import access_points, snap_points
 
 __all__ = [
@@ -40,16 +38,11 @@ __all__ = [
     "REQUIRED_TYPES",
     "Coverage",
     "ServiceField",
-    "add_service",
-    "completeness",
     "coverage",
     "coverage_table",
-    "gap_report",
-    "move_service",
-    "population",
+    "field_of",
+    "no_points",
     "profile_table",
-    "remove_service",
-    "uncovered_buildings",
 ]
 
 PROFILES: dict[str, float] = {"standard": 1.2, "elderly": 0.8}  # walking speed, m/s
@@ -57,7 +50,7 @@ LEVELS: tuple[float, ...] = (5, 10, 15)  # minutes (GB 50180-2018 life circles)
 REQUIRED_TYPES: tuple[str, ...] = ("kindergarten", "elderly_care", "clinic", "party_center")  # 完整社区 items
 MAX_SNAP_M = 500.0  # a point farther than this from every road is not on the network (wrong coordinates, GCJ-02)
 COMPLETE_SHARE = 0.85  # share of a group's residents that must be covered for a type to count as present
-_COVERED = re.compile(r"^covered_(?P<profile>.+)_(?P<level>\d+(?:\.\d+)?)$")
+COVERED_COLUMN = re.compile(r"^covered_(?P<profile>.+)_(?P<level>\d+(?:\.\d+)?)$")
 
 
 @dataclass(eq=False)
@@ -170,7 +163,8 @@ def _ids(services: gpd.GeoDataFrame) -> np.ndarray:
     return ids
 
 
-def _field(graph: WalkGraph, ids: np.ndarray, snapped: pd.DataFrame) -> ServiceField:
+def field_of(graph: WalkGraph, ids: np.ndarray, snapped: pd.DataFrame) -> ServiceField:
+    """One multi-source pass for one type's snapped points (`snap_points` rows, in `ids` order)."""
     on = np.flatnonzero(snapped["edge"].to_numpy() >= 0)
     edge, snap, to_u, to_v = (snapped[c].to_numpy()[on] for c in ("edge", "snap_m", "to_u", "to_v"))
     dist, near = point_distances(graph, edge=edge, to_u=snap + to_u, to_v=snap + to_v)
@@ -216,17 +210,18 @@ def coverage(
         subset = services[services["type"] == service_type]
         if len(subset):
             snapped = snap_points(graph, subset, largest_only=largest_only, max_snap_m=max_snap_m)
-            fields[service_type] = _field(graph, _ids(subset), snapped)
+            fields[service_type] = field_of(graph, _ids(subset), snapped)
     ids = buildings["source_id"].astype(str).to_numpy(dtype=object)
     cov = Coverage(graph, ids, access, fields, dict(profiles), tuple(levels), max_snap_m, largest_only)
     for service_type in types:  # keep requested types without points, so that the table has their NaN rows
         if service_type not in cov.fields:
-            cov.fields[service_type] = _no_points(graph)
+            cov.fields[service_type] = no_points(graph)
     return cov
 
 
-def _no_points(graph: WalkGraph) -> ServiceField:
-    return _field(graph, np.empty(0, dtype=object), snap_points(graph, gpd.GeoSeries([], crs="EPSG:4326")))
+def no_points(graph: WalkGraph) -> ServiceField:
+    """The field of a type with no points: every building unreachable."""
+    return field_of(graph, np.empty(0, dtype=object), snap_points(graph, gpd.GeoSeries([], crs="EPSG:4326")))
 
 
 def coverage_table(
@@ -255,206 +250,8 @@ def coverage_table(
 def profile_table(table: pd.DataFrame, profile: str = "standard") -> pd.DataFrame:
     """The coverage table for one profile with plain column names (``walk_min``, ``covered_5``, …), as the CLI
     writes it: building_id, service_type, service_id, walk_m, walk_min, covered_<level>."""
-    covered = {c: f"covered_{m['level']}" for c in table if (m := _COVERED.match(c)) and m["profile"] == profile}
+    covered = {c: f"covered_{m['level']}" for c in table if (m := COVERED_COLUMN.match(c)) and m["profile"] == profile}
     if f"walk_min_{profile}" not in table:
         raise KeyError(f"no profile {profile!r} in the table")
     out = table[["building_id", "service_type", "service_id", "walk_m", f"walk_min_{profile}", *covered]]
     return out.rename(columns={f"walk_min_{profile}": "walk_min", **covered})
-
-
-# --- scenarios ---------------------------------------------------------------------------------------------------
-
-
-def _snap_one(cov: Coverage, point: shapely.Geometry) -> pd.DataFrame:
-    return snap_points(
-        cov.graph, gpd.GeoSeries([point], crs="EPSG:4326"), largest_only=cov.largest_only, max_snap_m=cov.max_snap_m
-    ).reset_index(drop=True)
-
-
-def add_service(cov: Coverage, *, service_id: str, service_type: str, point: shapely.Geometry) -> Coverage:
-    """A new `Coverage` with one more service point (lon/lat `point`); other types are shared, not copied.
-
-    One single-source search from the new point, then an element-wise minimum with the type's node distances. The
-    search stops at the largest current distance in the point's network component: no node farther than that from
-    the new point can get closer to it than to the points it has, so the bounded result is exact.
-    """
-    field = cov.fields.get(service_type) or _no_points(cov.graph)
-    if str(service_id) in set(field.service_ids):
-        raise ValueError(f"service point {service_id!r} already exists in {service_type}")
-    new = _snap_one(cov, point)
-    dist, nearest = field.node_dist.copy(), field.node_nearest.copy()
-    if new.loc[0, "edge"] >= 0:
-        snap, edge = new.loc[0, "snap_m"], int(new.loc[0, "edge"])
-        bound = float(dist[cov.graph.component == cov.graph.edge_component[edge]].max())
-        to_u, to_v = snap + new.loc[0, "to_u"], snap + new.loc[0, "to_v"]
-        d = endpoint_distances(cov.graph, edge=edge, to_u=to_u, to_v=to_v, limit=None if np.isinf(bound) else bound)
-        closer = d < dist
-        dist[closer], nearest[closer] = d[closer], len(field.service_ids)
-    ids = np.r_[field.service_ids, np.array([str(service_id)], dtype=object)]
-    snapped = pd.concat([field.snapped, new], ignore_index=True) if len(field.snapped) else new
-    return replace(cov, fields={**cov.fields, service_type: ServiceField(ids, snapped, dist, nearest)})
-
-
-def _locate(cov: Coverage, service_id: str, service_type: str | None) -> tuple[str, int]:
-    for name, field in cov.fields.items():
-        if service_type in (None, name):
-            hit = np.flatnonzero(field.service_ids == str(service_id))
-            if len(hit):
-                return name, int(hit[0])
-    raise KeyError(f"no service point {service_id!r}")
-
-
-def remove_service(cov: Coverage, *, service_id: str, service_type: str | None = None) -> Coverage:
-    """A new `Coverage` without one service point: the type's single multi-source pass is rerun (exact; ~35 ms
-    at 200k nodes, as cheap as patching the nodes the removed point served)."""
-    name, pos = _locate(cov, service_id, service_type)
-    field = cov.fields[name]
-    keep = np.arange(len(field.service_ids)) != pos
-    new = _field(cov.graph, field.service_ids[keep], field.snapped[keep])
-    return replace(cov, fields={**cov.fields, name: new})
-
-
-def move_service(
-    cov: Coverage, *, service_id: str, point: shapely.Geometry, service_type: str | None = None
-) -> Coverage:
-    """A new `Coverage` with one service point moved to `point` (lon/lat): one pass for its type."""
-    name, pos = _locate(cov, service_id, service_type)
-    field = cov.fields[name]
-    snapped, moved = field.snapped.copy(), _snap_one(cov, point)
-    for column in snapped.columns:
-        snapped.loc[snapped.index[pos], column] = moved.loc[0, column]
-    return replace(cov, fields={**cov.fields, name: _field(cov.graph, field.service_ids, snapped)})
-
-
-# --- gap reports -------------------------------------------------------------------------------------------------
-
-
-def population(buildings: gpd.GeoDataFrame, households: pd.DataFrame) -> gpd.GeoDataFrame:
-    """`buildings` with ``households`` (counted from the household layer where the column is empty) and
-    ``residents`` (sum of household ``size``; one per household where size is missing)."""
-    out = buildings.copy()
-    ref = households["building_ref"].astype(str)
-    size = pd.to_numeric(households.get("size", pd.Series(1, index=households.index)), errors="coerce").fillna(1)
-    counts, residents = ref.value_counts(), size.groupby(ref).sum()
-    ids = out["source_id"].astype(str)
-    given = pd.to_numeric(out["households"], errors="coerce") if "households" in out else pd.Series(np.nan, ids.index)
-    out["households"] = given.fillna(ids.map(counts)).fillna(0).astype("int64")
-    out["residents"] = ids.map(residents).fillna(0).astype("int64")
-    return out
-
-
-def _levels(table: pd.DataFrame) -> list[tuple[str, str, str]]:
-    return [(c, m["profile"], m["level"]) for c in table if (m := _COVERED.match(c))]
-
-
-def gap_report(
-    table: pd.DataFrame,
-    buildings: pd.DataFrame,
-    *,
-    by: str | Sequence[str] | None = "grid_ref",
-    weights: Sequence[str] = ("households", "residents"),
-) -> pd.DataFrame:
-    """Covered / not covered per group, service type, profile and level.
-
-    Parameters
-    ----------
-    table : `Coverage.table` output.
-    buildings : frame with ``source_id``, the `by` columns and the `weights` columns (missing ones are skipped).
-    by : grouping column(s) of `buildings` (``grid_ref``, ``community_ref`` joined in by the caller, …); None: all.
-    weights : numeric columns summed besides the building count (``households``, ``residents``).
-
-    Returns
-    -------
-    DataFrame with the `by` columns, ``service_type``, ``profile``, ``level``, ``buildings``,
-    ``buildings_covered``, ``buildings_uncovered`` and the same three for each weight, and ``share`` (covered
-    share of the last weight present with a positive total, else of buildings).
-    """
-    keys = [] if by is None else [by] if isinstance(by, str) else list(by)
-    weights = [w for w in weights if w in buildings]
-    ids, rows = buildings["source_id"].astype(str).to_numpy(dtype=object), table["building_id"].to_numpy()
-    n = len(ids)
-    if n and len(rows) % n == 0 and (rows.reshape(-1, n) == ids).all():  # a Coverage.table of these buildings
-        position = np.tile(np.arange(n), len(rows) // n)
-    else:
-        position = pd.Index(ids).get_indexer(rows)
-    frame = buildings[keys + weights].iloc[np.maximum(position, 0)].reset_index(drop=True)
-    if (position < 0).any():  # rows of buildings the frame does not have: no group, no weight
-        frame.loc[position < 0, keys + weights] = None
-    frame["service_type"] = table["service_type"].to_numpy()
-    for w in weights:
-        frame[w] = pd.to_numeric(frame[w], errors="coerce").fillna(0)
-    frame["buildings"] = 1
-    measures = ["buildings", *weights]
-    grouper = frame.groupby(keys + ["service_type"], dropna=False, sort=True)
-    codes = grouper.ngroup().to_numpy()
-    groups = grouper.size().index.to_frame(index=False)
-    values = {m: frame[m].to_numpy(dtype=float) for m in measures}
-    totals = {m: np.bincount(codes, weights=values[m], minlength=len(groups)) for m in measures}
-    pieces = []
-    for column, profile, level in _levels(table):
-        covered = table[column].to_numpy(dtype=bool)
-        piece = groups.assign(profile=profile, level=float(level))
-        for m in measures:
-            piece[m] = totals[m]
-            piece[f"{m}_covered"] = np.bincount(codes, weights=values[m] * covered, minlength=len(groups))
-        pieces.append(piece)
-    out = pd.concat(pieces, ignore_index=True)
-    for m in measures:
-        out[f"{m}_uncovered"] = out[m] - out[f"{m}_covered"]
-    base = next((w for w in reversed(weights) if out[w].sum() > 0), "buildings")
-    out["share"] = np.where(out[base] > 0, out[f"{base}_covered"] / out[base].where(out[base] > 0, 1), np.nan)
-    columns = [*keys, "service_type", "profile", "level"]
-    return out[columns + [f"{m}{s}" for m in measures for s in ("", "_covered", "_uncovered")] + ["share"]]
-
-
-def uncovered_buildings(
-    table: pd.DataFrame,
-    buildings: gpd.GeoDataFrame,
-    *,
-    service_type: str,
-    profile: str = "standard",
-    level: float = 15,
-) -> gpd.GeoDataFrame:
-    """The buildings not covered for one type, profile and level, with their ``walk_m`` and nearest
-    ``service_id`` (farthest first, unreachable buildings at the top)."""
-    column = f"covered_{profile}_{level:g}"
-    rows = table[(table["service_type"] == service_type) & ~table[column]]
-    extra = rows.set_index("building_id")[["service_id", "walk_m", f"walk_min_{profile}"]]
-    out = buildings[buildings["source_id"].astype(str).isin(extra.index)]
-    out = out.join(extra, on=out["source_id"].astype(str))
-    return out.sort_values("walk_m", ascending=False, na_position="first")
-
-
-def completeness(
-    table: pd.DataFrame,
-    buildings: pd.DataFrame,
-    *,
-    by: str | Sequence[str] = "community_ref",
-    required: Sequence[str] = REQUIRED_TYPES,
-    profile: str = "standard",
-    level: float = 15,
-    min_share: float = COMPLETE_SHARE,
-    weight: str = "residents",
-) -> pd.DataFrame:
-    """完整社区 check: per group, which required types are missing within the level.
-
-    A type is present in a group when at least `min_share` of the group's `weight` (buildings if the column is
-    absent or zero) is covered at `profile` / `level`; a type absent from the table has share 0.
-
-    Returns
-    -------
-    DataFrame with the `by` columns, ``share_<type>`` per required type, ``missing`` (list of types) and
-    ``complete``.
-    """
-    keys = [by] if isinstance(by, str) else list(by)
-    report = gap_report(table, buildings, by=keys, weights=[weight] if weight in buildings else [])
-    report = report[(report["profile"] == profile) & (report["level"] == float(level))]
-    shares = report.pivot_table(index=keys, columns="service_type", values="share", dropna=False)
-    groups = buildings[keys].drop_duplicates().set_index(keys).index
-    shares = shares.reindex(groups).reindex(columns=list(required)).fillna(0.0)
-    out = shares.add_prefix("share_").reset_index()
-    out.columns.name = None
-    missing = shares.to_numpy() < min_share
-    out["missing"] = [[t for t, miss in zip(required, row, strict=True) if miss] for row in missing]
-    out["complete"] = ~missing.any(axis=1)
-    return out

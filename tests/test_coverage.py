@@ -9,18 +9,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from gis.coverage import (
-    add_service,
-    completeness,
-    coverage,
-    coverage_table,
-    gap_report,
-    move_service,
-    population,
-    profile_table,
-    remove_service,
-    uncovered_buildings,
-)
+from gis.coverage import coverage, coverage_table, profile_table
+from gis.coverage_report import completeness, gap_report, population, uncovered_buildings
+from gis.coverage_scenario import add_service, move_service, remove_service
 from gis.network import build_walk_graph
 from tests.test_network import line_frames, lonlat_points, reference_walks, zhuhai, zhuhai_graph
 

@@ -11,7 +11,9 @@ import pytest
 import shapely
 from scipy.sparse import csr_array
 
-from gis.coverage import add_service, coverage, population
+from gis.coverage import coverage
+from gis.coverage_report import population
+from gis.coverage_scenario import add_service
 from gis.network import build_walk_graph
 from gis.siting import exact_sites, greedy_sites, reach_matrix, suggest_sites
 from gis.snap import access_points, snap_points
