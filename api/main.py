@@ -9,9 +9,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.coverage_state import CoverageCache
 from api.db import make_engine
 from api.errors import install_error_handlers
-from api.routers import health, layers, maps
+from api.routers import coverage, health, layers, maps
 from api.settings import Settings, get_settings
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "maps" / "static"
@@ -37,9 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.coverage_cache = CoverageCache()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(layers.router)
+    app.include_router(coverage.router)
     app.include_router(maps.router)
     # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

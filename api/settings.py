@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     )
     output_dir: Path = Field(default=PROJECT_ROOT / "output", description="Where the CLI writes maps.")
     page_size_max: int = Field(default=5000, ge=1, description="Largest page a GeoJSON endpoint serves.")
+    walk_profiles: dict[str, float] = Field(
+        default={"standard": 1.2, "elderly": 0.8},
+        description="Walking speed in m/s per profile (JSON); coverage levels are thresholds on walking metres.",
+    )
+    coverage_levels: tuple[float, ...] = Field(
+        default=(5, 10, 15), description="Life-circle levels in minutes (GB 50180-2018: 5/10/15), as a JSON list."
+    )
+    max_snap_m: float = Field(
+        default=500.0, gt=0, description="A building or service point farther than this from every road is off-network."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

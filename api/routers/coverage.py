@@ -1,0 +1,251 @@
+"""十五分钟服务圈 for planners: coverage statistics, uncovered buildings, service circles, siting, what-if scenarios.
+
+Statistics and uncovered buildings are read from the stored coverage (``building_coverage``), refreshed first when
+the network, the buildings or the service points changed. Circles, siting and scenarios work on the in-memory copy
+(api.coverage_state); a scenario stores nothing. No resident's personal data is served: counts only.
+"""
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import Engine
+
+from api import coverage_queries as queries
+from api.coverage_state import CoverageCache, ScenarioError, apply_changes, circles, compare, siting
+from api.coverage_store import CoverageState, CoverageUnavailable, refresh
+from api.deps import ConnectionDep, SettingsDep, get_engine
+from api.errors import GridmapError, InvalidParameter, NotFound
+from api.settings import Settings
+
+router = APIRouter(prefix="/coverage", tags=["coverage 十五分钟服务圈"])
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+class CoverageNotReady(GridmapError):
+    code, status = "coverage_unavailable", 409
+
+
+def coverage_cache(request: Request) -> CoverageCache:
+    return request.app.state.coverage_cache
+
+
+def current_state(request: Request, engine: EngineDep, settings: SettingsDep) -> CoverageState:
+    try:
+        state, _ = coverage_cache(request).get(engine, settings)
+    except CoverageUnavailable as exc:
+        raise CoverageNotReady(str(exc)) from exc
+    return state
+
+
+StateDep = Annotated[CoverageState, Depends(current_state)]
+
+
+def _check_profile(settings: Settings, profile: str) -> float:
+    if profile not in settings.walk_profiles:
+        raise InvalidParameter(f"profile must be one of {', '.join(settings.walk_profiles)}; got {profile!r}")
+    return settings.walk_profiles[profile]
+
+
+def _check_type(state: CoverageState, service_type: str) -> None:
+    if service_type not in state.coverage.fields:
+        raise InvalidParameter(f"service_type must be one of {', '.join(state.coverage.fields)}; got {service_type!r}")
+
+
+def _geojson(frame) -> Response:
+    return Response(frame.to_json(drop_id=True, to_wgs84=True), media_type="application/geo+json")
+
+
+@router.get("/status")
+def status(state: StateDep, conn: ConnectionDep) -> dict:
+    """The stored run: input version, when and how long it took, counts per type."""
+    from api.coverage_store import stored_run
+
+    run = stored_run(conn)
+    return {
+        "input_version": state.input_version,
+        "computed_at": run["computed_at"].isoformat() if run else None,
+        "seconds": run["seconds"] if run else None,
+        "counts": run["counts"] if run else None,
+        "service_types": state.service_types(),
+    }
+
+
+@router.post("/refresh")
+def refresh_coverage(engine: EngineDep, settings: SettingsDep, force: bool = False) -> dict:
+    """Recompute and store the coverage if an input changed (or `force`)."""
+    try:
+        run, state = refresh(engine, settings, force=force)
+    except CoverageUnavailable as exc:
+        raise CoverageNotReady(str(exc)) from exc
+    return {"recomputed": state is not None, "input_version": run["input_version"], "counts": run["counts"]}
+
+
+@router.get("/stats")
+def stats(
+    state: StateDep,
+    conn: ConnectionDep,
+    settings: SettingsDep,
+    by: Literal["grid", "community", "street", "all"] = "grid",
+    service_type: str | None = None,
+    group_id: int | None = None,
+) -> dict:
+    """Buildings, households and residents covered / not covered per group, service type, profile and level."""
+    if service_type is not None:
+        _check_type(state, service_type)
+    rows = queries.gap_stats(
+        conn,
+        by=by,
+        profiles=settings.walk_profiles,
+        levels=settings.coverage_levels,
+        service_type=service_type,
+        group_id=group_id,
+    )
+    return {"input_version": state.input_version, "by": by, "rows": rows}
+
+
+@router.get("/completeness")
+def completeness(
+    state: StateDep,
+    conn: ConnectionDep,
+    settings: SettingsDep,
+    by: Literal["community", "grid", "street"] = "community",
+    profile: str = "standard",
+    level: float | None = None,
+) -> dict:
+    """完整社区 check: per group, which required facility types are missing within the level (default 15 min)."""
+    _check_profile(settings, profile)
+    level = float(level if level is not None else max(settings.coverage_levels))
+    rows = queries.gap_stats(conn, by=by, profiles={profile: settings.walk_profiles[profile]}, levels=[level])
+    return {"profile": profile, "level": level, "rows": queries.completeness(rows, profile=profile, level=level)}
+
+
+@router.get("/uncovered")
+def uncovered(
+    state: StateDep,
+    conn: ConnectionDep,
+    settings: SettingsDep,
+    service_type: str,
+    profile: str = "standard",
+    level: float | None = None,
+    grid_id: int | None = None,
+    community_id: int | None = None,
+    limit: Annotated[int, Query(ge=1)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Buildings that do not reach a point of `service_type` within the level, farthest first (GeoJSON)."""
+    _check_type(state, service_type)
+    speed = _check_profile(settings, profile)
+    if limit > settings.page_size_max:
+        raise InvalidParameter(f"limit must be at most {settings.page_size_max}")
+    level = float(level if level is not None else max(settings.coverage_levels))
+    body = queries.uncovered_geojson(
+        conn,
+        service_type=service_type,
+        speed=speed,
+        budget_m=level * 60.0 * speed,
+        grid_id=grid_id,
+        community_id=community_id,
+        limit=limit,
+        offset=offset,
+    )
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
+
+
+@router.get("/circles")
+def service_circles(
+    state: StateDep,
+    settings: SettingsDep,
+    service_point_id: Annotated[list[int] | None, Query()] = None,
+    service_type: str | None = None,
+    profile: str = "standard",
+    max_points: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    """Network service circles per point and level, with the Euclidean circle as a reference ring (GeoJSON)."""
+    _check_profile(settings, profile)
+    points = state.services
+    if service_point_id:
+        wanted = {str(i) for i in service_point_id}
+        missing = wanted - set(points["source_id"])
+        if missing:
+            raise NotFound(f"no service point {', '.join(sorted(missing))}")
+        points = points[points["source_id"].isin(wanted)]
+    elif service_type is not None:
+        _check_type(state, service_type)
+        points = points[points["type"] == service_type]
+    else:
+        raise InvalidParameter("give service_point_id (one or more) or service_type")
+    if len(points) > max_points:
+        raise InvalidParameter(f"{len(points)} points selected; at most max_points={max_points} per request")
+    frame = circles(state, points, profile=profile, levels=settings.coverage_levels)
+    return _geojson(frame.rename(columns={"service_id": "service_point_id"}))
+
+
+class SitingRequest(BaseModel):
+    service_type: str
+    profile: str = "standard"
+    level: float | None = Field(default=None, gt=0, description="Minutes; default the largest level")
+    k: int = Field(default=5, ge=1, le=50, description="How many new sites")
+    candidates: Literal["buildings", "nodes"] = "buildings"
+    method: Literal["greedy", "exact"] = "greedy"
+
+
+@router.post("/siting")
+def suggest_sites(body: SitingRequest, state: StateDep, settings: SettingsDep) -> Response:
+    """Top-k new sites for a type that cover the most uncovered residents; existing points stay (GeoJSON)."""
+    _check_type(state, body.service_type)
+    _check_profile(settings, body.profile)
+    level = float(body.level if body.level is not None else max(settings.coverage_levels))
+    sites = siting(
+        state,
+        service_type=body.service_type,
+        profile=body.profile,
+        level=level,
+        k=body.k,
+        kind=body.candidates,
+        method=body.method,
+    )
+    return _geojson(sites.rename(columns={"gain": "residents_gained", "buildings": "buildings_gained"}))
+
+
+class Change(BaseModel):
+    action: Literal["add", "move", "remove"]
+    service_type: str | None = Field(default=None, description="For add: the new point's type")
+    service_point_id: int | str | None = Field(default=None, description="For move and remove: the point's id")
+    lon: float | None = Field(default=None, ge=73, le=136)
+    lat: float | None = Field(default=None, ge=3, le=54)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Change":
+        if self.action in ("add", "move") and (self.lon is None or self.lat is None):
+            raise ValueError(f"{self.action} needs lon and lat")
+        if self.action == "add" and not self.service_type:
+            raise ValueError("add needs service_type")
+        if self.action in ("move", "remove") and self.service_point_id is None:
+            raise ValueError(f"{self.action} needs service_point_id")
+        return self
+
+
+class ScenarioRequest(BaseModel):
+    changes: list[Change] = Field(min_length=1, max_length=50)
+    profile: str = "standard"
+    level: float | None = Field(default=None, gt=0)
+    by: Literal["grid", "community"] = "grid"
+
+
+@router.post("/scenario")
+def scenario(body: ScenarioRequest, state: StateDep, settings: SettingsDep) -> dict:
+    """What if points were added, moved or removed: before / after statistics per touched type (nothing stored)."""
+    _check_profile(settings, body.profile)
+    level = float(body.level if body.level is not None else max(settings.coverage_levels))
+    try:
+        after, touched = apply_changes(state, [c.model_dump() for c in body.changes])
+    except ScenarioError as exc:
+        raise InvalidParameter(str(exc)) from exc
+    return {
+        "input_version": state.input_version,
+        "results": compare(state, after, touched, profile=body.profile, level=level, by=body.by),
+    }
