@@ -8,12 +8,15 @@ from typing import Annotated
 import typer
 
 from api.coverage_cli import coverage_command
+from api.coverage_db_cli import coverage_map_command, refresh_command
 from api.settings import Settings
 
 app = typer.Typer(help="gridmap — 社区网格地图服务 (grid management and mapping on PostGIS).", no_args_is_help=True)
 db_app = typer.Typer(help="Database: create, migrate.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command("coverage")(coverage_command)
+app.command("refresh-coverage")(refresh_command)
+app.command("coverage-map")(coverage_map_command)
 
 
 def _settings() -> Settings:
@@ -191,10 +194,13 @@ def serve(
 def demo(
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API afterwards")] = True,
 ) -> None:
-    """Set up the database, load the sample street, write the overview map and start the API."""
+    """Set up the database, load the sample street, compute its walking coverage, write the overview and planner
+    maps and start the API."""
     db_init()
     sample(scale=1.0, seed=None, load=True)
     overview_map(out=None)
+    refresh_command(force=False)
+    coverage_map_command(service_type="elderly_care", profile="elderly", community_id=None, suggest=2, out=None)
     if serve_api:
         serve(host=None, port=None)
 

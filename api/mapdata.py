@@ -4,7 +4,14 @@ import folium
 import geopandas as gpd
 from sqlalchemy import Connection, text
 
+from api.coverage_state import circles as service_circles
+from api.coverage_state import siting
+from api.coverage_store import CoverageState
+from api.settings import Settings
+from maps.coverage import coverage_map
 from maps.overview import overview_map
+
+MAX_CIRCLE_POINTS = 100  # beyond this the planner map leaves circles off (ask /coverage/circles for some points)
 
 # Columns each map layer needs; geometry is read as 'geometry'.
 OVERVIEW_LAYERS = {
@@ -37,4 +44,69 @@ def overview_from_db(conn: Connection, *, tiles: str, asset_base_url: str | None
         tiles=tiles,
         asset_base_url=asset_base_url,
         osm_data=osm_data,
+    )
+
+
+def planner_map_from_state(
+    state: CoverageState,
+    conn: Connection,
+    settings: Settings,
+    *,
+    service_type: str,
+    profile: str,
+    community_id: int | None = None,
+    suggest: int = 2,
+    asset_base_url: str | None,
+) -> folium.Map:
+    """The planner map (十五分钟服务圈) of one type and profile from the in-memory coverage and the stored grids."""
+    buildings = state.buildings
+    if community_id is not None:
+        buildings = buildings[buildings["community_id"] == community_id]
+    grids = gpd.read_postgis(
+        text("SELECT code, community_id, geom FROM grids WHERE CAST(:c AS bigint) IS NULL OR community_id = :c"),
+        conn,
+        params={"c": community_id},
+        geom_col="geom",
+        crs="EPSG:4326",
+    )
+    points = state.services[state.services["type"] == service_type]
+    circles = None
+    if 0 < len(points) <= MAX_CIRCLE_POINTS:
+        circles = service_circles(state, points, profile=profile, levels=settings.coverage_levels)
+    suggestions = None
+    if suggest:
+        suggestions = siting(
+            state,
+            service_type=service_type,
+            profile=profile,
+            level=max(settings.coverage_levels),
+            k=suggest,
+            kind="buildings",
+            method="greedy",
+        )
+    return coverage_map(
+        buildings=buildings,
+        service_points=state.services,
+        table=state.coverage.table([service_type]),
+        service_type=service_type,
+        profile=profile,
+        levels=settings.coverage_levels,
+        circles=circles,
+        suggestions=suggestions,
+        grids=grids if len(grids) else None,
+        tiles=settings.tiles,
+        asset_base_url=asset_base_url,
+        osm_data=_osm_source(conn),
+    )
+
+
+def _osm_source(conn: Connection) -> bool:
+    """Whether any stored building or road came from OpenStreetMap (the map then credits its contributors)."""
+    return bool(
+        conn.scalar(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM buildings WHERE source LIKE 'osm:%') "
+                "OR EXISTS (SELECT 1 FROM walk_edges WHERE source LIKE 'osm:%')"
+            )
+        )
     )

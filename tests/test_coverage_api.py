@@ -213,3 +213,21 @@ def test_planner_map_served_in_chromium(client, settings, area):
     assert drawn >= len(area.buildings)
     assert len(overlays) >= 4
     assert "分钟" in legend
+
+
+def test_cli_refresh_and_planner_map(client, database_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)
+    runner = CliRunner()
+    result = runner.invoke(app, ["refresh-coverage"])
+    assert result.exit_code == 0, result.output
+    assert "residents beyond 15 min" in result.output and "社区" in result.output
+    out = tmp_path / "planner.html"
+    result = runner.invoke(app, ["coverage-map", "--type", "clinic", "--out", str(out), "--suggest", "0"])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 100_000 and "leaflet" in out.read_text().lower()
+    bad = runner.invoke(app, ["coverage-map", "--type", "spa"])
+    assert bad.exit_code == 2 and "spa" in bad.output
