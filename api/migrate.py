@@ -4,6 +4,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.util.exc import CommandError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
@@ -16,8 +17,20 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+class NewerDatabase(RuntimeError):
+    """The database was migrated by a newer gridmap than this one."""
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+    try:
+        command.upgrade(alembic_config(database_url), revision)
+    except CommandError as exc:
+        if "Can't locate revision" not in str(exc):
+            raise
+        raise NewerDatabase(
+            f"the database is at a migration this gridmap does not know ({exc}); it was set up by a newer "
+            "gridmap: update this checkout, or point GRIDMAP_DATABASE_URL at another database"
+        ) from exc
 
 
 def downgrade(database_url: str, revision: str = "base") -> None:

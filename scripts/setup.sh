@@ -34,6 +34,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# 3. PostgreSQL + PostGIS + pgRouting, and the database with its migrations.
+# 3. PostgreSQL + PostGIS + pgRouting, and the database with its migrations (the tests make their own).
 bash scripts/db.sh
-.venv/bin/gridmap db init
+if [ $for_tests = 0 ]; then .venv/bin/gridmap db init; fi

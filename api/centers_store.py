@@ -1,0 +1,156 @@
+"""党员中心户 assignment on the stored layers: load, assign (exact, stable), store, and read back per grid.
+
+The previous run's pairs are the ``previous`` of the next one, so a household keeps its contact person unless its
+pair became impossible (center removed, grid changed, capacity cut) or a chain of moves is needed to make room;
+every run reports exactly who moved and why (gis.centers). Nothing here reads or returns names, phones or tags.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from api.coverage_store import EDGES_SQL, NODES_SQL
+from gis.center_pairs import Access, walk_pairs
+from gis.center_report import Assignment
+from gis.center_suggest import Suggestions, suggest_centers
+from gis.centers import assign_on_network, prepare_households
+from gis.network import build_walk_graph
+from gis.snap import snap_points
+
+HOUSEHOLDS_SQL = """
+SELECT h.id::text AS id, h.grid_id::text AS grid_id, h.building_id::text AS building, h.is_party_member,
+       c.household_id IS NOT NULL AS is_center, c.capacity, h.geom AS geometry
+FROM households h
+LEFT JOIN center_households c ON c.household_id = h.id
+ORDER BY h.id
+"""
+PREVIOUS_SQL = """
+SELECT household_id::text AS household_id, center_id::text AS center_id
+FROM center_assignments WHERE center_id IS NOT NULL AND status <> 'center'
+"""
+GRID_LOAD_SQL = """
+SELECT g.id AS grid_id, g.code AS grid_code,
+       count(h.id) AS households,
+       count(c.household_id) AS centers,
+       coalesce(sum(c.capacity), 0) AS capacity,
+       count(a.household_id) FILTER (WHERE a.status NOT IN ('center', 'uncovered')) AS assigned,
+       count(a.household_id) FILTER (WHERE a.status = 'uncovered') AS uncovered,
+       count(h.id) FILTER (WHERE a.household_id IS NULL) AS not_in_run,
+       round(coalesce(sum(a.walk_m) FILTER (WHERE a.status <> 'center'), 0)::numeric, 1) AS walk_m
+FROM grids g
+LEFT JOIN households h ON h.grid_id = g.id
+LEFT JOIN center_households c ON c.household_id = h.id
+LEFT JOIN center_assignments a ON a.household_id = h.id
+WHERE CAST(:grid_id AS bigint) IS NULL OR g.id = :grid_id
+GROUP BY g.id, g.code
+ORDER BY g.code
+"""
+
+
+class CentersUnavailable(Exception):
+    """The stored layers cannot give an assignment (no households or no walk network)."""
+
+
+@dataclass(eq=False)
+class CenterRun:
+    """One assignment run: the result tables, suggested new centers, and the figures stored with it."""
+
+    assignment: Assignment
+    suggestions: Suggestions | None
+    counts: dict
+    seconds: float
+
+
+def _read(conn: Connection, sql: str) -> gpd.GeoDataFrame:
+    return gpd.read_postgis(text(sql), conn, geom_col="geometry", crs="EPSG:4326")
+
+
+def assign_stored(conn: Connection, *, stable: bool = True, suggest: bool = True) -> CenterRun:
+    """Assign every stored household (in the caller's transaction, one snapshot) and suggest new centers."""
+    start = time.perf_counter()
+    households = _read(conn, HOUSEHOLDS_SQL)
+    if not len(households):
+        raise CentersUnavailable("no households are stored")
+    edges = _read(conn, EDGES_SQL)
+    if not len(edges):
+        raise CentersUnavailable("no walk network is stored: import an OSM file or load the sample first")
+    graph = build_walk_graph(_read(conn, NODES_SQL), edges)
+    households = prepare_households(households)
+    access = Access.from_snap(graph, snap_points(graph, households))
+    previous = pd.read_sql(text(PREVIOUS_SQL), conn) if stable else None
+    if previous is not None and not len(previous):
+        previous = None
+    result = assign_on_network(households, graph=graph.csr, node_xy=graph.node_xy, access=access, previous=previous)
+    suggestions = None
+    todo = result.uncovered["household_id"]
+    if suggest and len(todo):
+        candidates = households["is_party_member"].to_numpy() & ~households["is_center"].to_numpy()
+        pairs = walk_pairs(
+            graph.csr,
+            households,
+            access,
+            node_xy=graph.node_xy,
+            centers=candidates,
+            clients=households["id"].isin(todo).to_numpy(),
+            k=None,
+            grids=sorted(set(result.uncovered["grid_id"].dropna())),
+        )
+        suggestions = suggest_centers(households, uncovered=result, pairs=pairs)
+    rows = result.households
+    counts = {
+        "households": len(rows),
+        "centers": int((rows["status"] == "center").sum()),
+        "assigned": int(rows["status"].isin(["assigned", "kept", "moved", "new"]).sum()),
+        "uncovered": int((rows["status"] == "uncovered").sum()),
+        "moved": len(result.moves) if previous is not None else 0,
+        "total_walk_m": round(result.total_walk_m, 1),
+        "suggested_centers": 0 if suggestions is None else len(suggestions.centers),
+    }
+    return CenterRun(result, suggestions, counts, time.perf_counter() - start)
+
+
+def store_run(conn: Connection, run: CenterRun) -> int:
+    """Replace the stored assignment with `run`'s, in the caller's transaction; returns the run id."""
+    conn.execute(text("DELETE FROM center_assignments"))
+    conn.execute(text("DELETE FROM center_runs"))
+    run_id = conn.scalar(
+        text("INSERT INTO center_runs (seconds, counts) VALUES (:s, CAST(:c AS jsonb)) RETURNING id"),
+        {"s": run.seconds, "c": json.dumps(run.counts)},
+    )
+    rows = run.assignment.households[["household_id", "center_id", "walk_m", "status", "reason"]].assign(run_id=run_id)
+    buffer = io.StringIO()
+    rows.to_csv(buffer, index=False, header=False, na_rep="\\N")
+    buffer.seek(0)
+    cursor = conn.connection.dbapi_connection.cursor()
+    cursor.copy_expert(
+        "COPY center_assignments (household_id, center_id, walk_m, status, reason, run_id) "
+        "FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+        buffer,
+    )
+    return int(run_id)
+
+
+def assign_and_store(engine: Engine, *, stable: bool = True) -> tuple[int, CenterRun]:
+    """Run and store in one REPEATABLE READ transaction: the pairs stored match the layers read."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            run = assign_stored(conn, stable=stable)
+            return store_run(conn, run), run
+
+
+def grid_load(conn: Connection, grid_id: int | None = None) -> list[dict]:
+    """Per grid: households, centers, capacity, assigned, uncovered and total walk of the stored run."""
+    return [dict(row) for row in conn.execute(text(GRID_LOAD_SQL), {"grid_id": grid_id}).mappings()]
+
+
+def last_run(conn: Connection) -> dict | None:
+    row = conn.execute(text("SELECT id, computed_at, seconds, counts FROM center_runs ORDER BY id DESC")).first()
+    return None if row is None else dict(row._mapping)

@@ -1,0 +1,94 @@
+"""党员中心户: run the assignment on the stored layers, read the per-grid load and the uncovered households.
+
+Households are named by their id only: no names, phones, rooms or tags leave through these endpoints.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import Engine, text
+
+from api.centers_store import CentersUnavailable, assign_and_store, grid_load, last_run
+from api.deps import ConnectionDep, get_engine
+from api.errors import GridmapError, NotFound
+
+router = APIRouter(prefix="/centers", tags=["centers 党员中心户"])
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+class CentersNotReady(GridmapError):
+    code, status = "centers_unavailable", 409
+
+
+def _ids(frame, columns: list[str]) -> list[dict]:
+    """Rows with ids as integers (the stored ids) and NaN as null."""
+    out = []
+    for row in frame[columns].itertuples(index=False):
+        item = {}
+        for name, value in zip(columns, row, strict=True):
+            if value is None or (isinstance(value, float) and value != value):
+                item[name] = None
+            elif name.endswith("_id"):
+                item[name] = int(value)
+            else:
+                item[name] = round(value, 1) if isinstance(value, float) else value
+        out.append(item)
+    return out
+
+
+@router.post("/assign")
+def assign(engine: EngineDep, stable: bool = True, max_listed: Annotated[int, Query(ge=0, le=10000)] = 1000) -> dict:
+    """Assign every household to a center household of its grid (exact min-cost flow, capacities kept), keeping
+    the previous pairs where still possible (`stable`); store the result and report who moved and why."""
+    try:
+        run_id, run = assign_and_store(engine, stable=stable)
+    except CentersUnavailable as exc:
+        raise CentersNotReady(str(exc)) from exc
+    result = run.assignment
+    moves = result.moves
+    uncovered = result.uncovered
+    suggested = run.suggestions.centers if run.suggestions is not None else None
+    return {
+        "run_id": run_id,
+        "seconds": round(run.seconds, 2),
+        "counts": run.counts,
+        "moved": _ids(moves.head(max_listed), ["household_id", "previous_center_id", "center_id", "reason"]),
+        "uncovered": _ids(uncovered.head(max_listed), ["household_id", "grid_id", "reason"]),
+        "suggested_centers": []
+        if suggested is None
+        else _ids(suggested.head(max_listed), ["grid_id", "rank", "household_id", "covers", "walk_m"]),
+    }
+
+
+@router.get("/grids")
+def grids(conn: ConnectionDep, grid_id: int | None = None) -> dict:
+    """Per grid: households, centers, capacity, assigned, uncovered and total walk of the stored run."""
+    rows = grid_load(conn, grid_id)
+    if grid_id is not None and not rows:
+        raise NotFound(f"no grid {grid_id}")
+    run = last_run(conn)
+    return {
+        "run": None if run is None else {**run, "computed_at": run["computed_at"].isoformat()},
+        "grids": [{**r, "walk_m": float(r["walk_m"])} for r in rows],
+    }
+
+
+@router.get("/uncovered")
+def uncovered(
+    conn: ConnectionDep,
+    grid_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    """Households of the stored run that no center household looks after, with the reason."""
+    rows = conn.execute(
+        text(
+            "SELECT a.household_id, h.grid_id, h.building_id, a.reason FROM center_assignments a "
+            "JOIN households h ON h.id = a.household_id "
+            "WHERE a.status = 'uncovered' AND (CAST(:g AS bigint) IS NULL OR h.grid_id = :g) "
+            "ORDER BY h.grid_id, a.household_id LIMIT :limit OFFSET :offset"
+        ),
+        {"g": grid_id, "limit": limit, "offset": offset},
+    ).mappings()
+    return {"households": [dict(r) for r in rows]}

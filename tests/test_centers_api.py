@@ -1,0 +1,151 @@
+"""党员中心户 assignment stored in PostGIS and served by the API (issue 4), on the sample street in a real database.
+
+Rules checked in SQL on the stored rows (capacity, same grid); the total against gis.centers run directly on the
+generator's frames; stability by removing one center and re-running.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.importers import load_sample
+from api.main import create_app
+from api.settings import Settings
+from gis.center_pairs import Access
+from gis.centers import assign_on_network, households_from_layers
+from gis.network import build_walk_graph
+from gis.sample import generate_sample
+from gis.snap import snap_points
+
+
+@pytest.fixture(scope="module")
+def area(engine):
+    area = generate_sample()
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
+    load_sample(engine, area)
+    yield area
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
+        conn.execute(text("TRUNCATE center_runs CASCADE"))
+
+
+@pytest.fixture(scope="module")
+def client(area, database_url):
+    with TestClient(create_app(Settings(database_url=database_url, tiles="none"))) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def first_run(client):
+    response = client.post("/centers/assign")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_stored_pairs_keep_capacity_and_grid(first_run, engine):
+    with engine.connect() as conn:
+        over = conn.scalar(
+            text(
+                "SELECT count(*) FROM (SELECT a.center_id, count(*) AS n, max(c.capacity) AS cap "
+                "FROM center_assignments a JOIN center_households c ON c.household_id = a.center_id "
+                "WHERE a.status <> 'center' GROUP BY a.center_id) t WHERE n > cap"
+            )
+        )
+        across = conn.scalar(
+            text(
+                "SELECT count(*) FROM center_assignments a JOIN households h ON h.id = a.household_id "
+                "JOIN households c ON c.id = a.center_id WHERE h.grid_id IS DISTINCT FROM c.grid_id"
+            )
+        )
+        to_non_center = conn.scalar(
+            text(
+                "SELECT count(*) FROM center_assignments a LEFT JOIN center_households c "
+                "ON c.household_id = a.center_id WHERE a.center_id IS NOT NULL AND c.household_id IS NULL"
+            )
+        )
+        stored = conn.scalar(text("SELECT count(*) FROM center_assignments"))
+        households = conn.scalar(text("SELECT count(*) FROM households"))
+    assert over == 0 and across == 0 and to_non_center == 0
+    assert stored == households == first_run["counts"]["households"]
+    assert first_run["counts"]["assigned"] + first_run["counts"]["centers"] + first_run["counts"]["uncovered"] == stored
+
+
+def test_total_matches_a_direct_run_on_the_frames(first_run, area):
+    households = households_from_layers(area.households, area.center_households)
+    graph = build_walk_graph(area.walk_nodes, area.walk_edges)
+    access = Access.from_snap(graph, snap_points(graph, households))
+    direct = assign_on_network(households, graph=graph.csr, node_xy=graph.node_xy, access=access)
+    assert len(direct.uncovered) == first_run["counts"]["uncovered"]
+    assert np.isclose(direct.total_walk_m, first_run["counts"]["total_walk_m"], atol=1.0)
+
+
+def test_same_input_moves_nobody_and_grids_report(client, first_run):
+    again = client.post("/centers/assign").json()
+    assert again["counts"]["moved"] == 0 and again["moved"] == []
+    assert again["counts"]["total_walk_m"] == first_run["counts"]["total_walk_m"]
+    grids = client.get("/centers/grids").json()["grids"]
+    assert sum(g["households"] for g in grids) == first_run["counts"]["households"]
+    assert all(g["assigned"] + g["uncovered"] + g["centers"] == g["households"] for g in grids)
+    assert client.get("/centers/grids", params={"grid_id": 999999}).status_code == 404
+
+
+def test_removing_a_center_moves_only_its_households_and_chains(client, engine):
+    with engine.connect() as conn:
+        before = pd.read_sql(text("SELECT household_id, center_id, status FROM center_assignments"), conn)
+        center = conn.scalar(
+            text(
+                "SELECT center_id FROM center_assignments WHERE status <> 'center' AND center_id IS NOT NULL "
+                "GROUP BY center_id ORDER BY count(*) DESC, center_id LIMIT 1"
+            )
+        )
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM center_households WHERE household_id = :c"), {"c": center})
+    body = client.post("/centers/assign").json()
+    with engine.connect() as conn:
+        after = pd.read_sql(text("SELECT household_id, center_id, status FROM center_assignments"), conn)
+    merged = before.merge(after, on="household_id", suffixes=("_before", "_after"))
+    theirs = merged[(merged["center_id_before"] == center) & (merged["status_before"] != "center")]
+    changed = merged[
+        (merged["status_before"] != "center")
+        & (merged["center_id_before"] != merged["center_id_after"])
+        & merged["center_id_before"].notna()
+    ]
+    assert len(theirs) > 0 and set(theirs["household_id"]) <= set(changed["household_id"])
+    others = changed[changed["center_id_before"] != center]
+    moved = {m["household_id"]: m["reason"] for m in body["moved"]}
+    assert set(changed["household_id"]) == set(moved)  # the report lists exactly who moved
+    assert all("make room" in moved[h] for h in others["household_id"])  # chains only, said so
+    assert len(others) <= len(theirs)  # each chain starts at one of the removed center's households
+    assert body["counts"]["moved"] == len(changed)
+    # the former center household is now looked after like any other household, or uncovered with a reason
+    assert after.loc[after["household_id"] == center, "status"].iloc[0] in ("assigned", "new", "uncovered", "moved")
+
+
+def test_capacity_short_is_listed_with_reasons_and_suggestions(client, engine):
+    with engine.begin() as conn:
+        grid = conn.scalar(text("SELECT min(grid_id) FROM households"))
+        conn.execute(
+            text(
+                "UPDATE center_households SET capacity = 1 WHERE household_id IN "
+                "(SELECT id FROM households WHERE grid_id = :g)"
+            ),
+            {"g": grid},
+        )
+    body = client.post("/centers/assign").json()
+    uncovered = client.get("/centers/uncovered", params={"grid_id": grid}).json()["households"]
+    assert body["counts"]["uncovered"] > 0 and len(uncovered) > 0
+    assert all("lacks" in u["reason"] for u in uncovered)
+    suggested = [s for s in body["suggested_centers"] if s["grid_id"] == grid]
+    assert suggested and sum(s["covers"] for s in suggested) <= len(uncovered)
+    assert "name" not in str(uncovered[0]) and "phone" not in str(uncovered[0])
+
+
+def test_no_households_is_a_clear_409(client, engine):
+    """Runs last: it empties the household layer of this module's sample."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE households CASCADE"))
+    response = client.post("/centers/assign")
+    assert response.status_code == 409 and "households" in response.json()["detail"]
