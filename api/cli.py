@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from api.centers_cli import centers_command
 from api.coverage_cli import coverage_command
 from api.coverage_db_cli import coverage_map_command, refresh_command
 from api.settings import Settings
@@ -17,6 +18,7 @@ app.add_typer(db_app, name="db")
 app.command("coverage")(coverage_command)
 app.command("refresh-coverage")(refresh_command)
 app.command("coverage-map")(coverage_map_command)
+app.command("centers")(centers_command)
 
 
 def _settings() -> Settings:
