@@ -2,6 +2,7 @@
 
 import folium
 import geopandas as gpd
+import pandas as pd
 from sqlalchemy import Connection, text
 
 from api.coverage_state import circles as service_circles
@@ -110,3 +111,53 @@ def _osm_source(conn: Connection) -> bool:
             )
         )
     )
+
+
+CENTER_HOUSEHOLDS_SQL = """
+SELECT h.id::text AS id, h.grid_id::text AS grid_id, c.household_id IS NOT NULL AS is_center, c.capacity,
+       h.geom AS geometry
+FROM households h
+JOIN grids g ON g.id = h.grid_id
+LEFT JOIN center_households c ON c.household_id = h.id
+WHERE (CAST(:community_id AS bigint) IS NULL OR g.community_id = :community_id)
+  AND (CAST(:grid_id AS bigint) IS NULL OR g.id = :grid_id)
+ORDER BY h.id
+"""
+ASSIGNMENTS_SQL = """
+SELECT a.household_id::text AS household_id, a.center_id::text AS center_id, a.walk_m, a.status, a.reason
+FROM center_assignments a JOIN households h ON h.id = a.household_id
+JOIN grids g ON g.id = h.grid_id
+WHERE (CAST(:community_id AS bigint) IS NULL OR g.community_id = :community_id)
+  AND (CAST(:grid_id AS bigint) IS NULL OR g.id = :grid_id)
+"""
+GRIDS_SQL = """
+SELECT id::text AS grid_id, code, geom AS geometry FROM grids
+WHERE (CAST(:community_id AS bigint) IS NULL OR community_id = :community_id)
+  AND (CAST(:grid_id AS bigint) IS NULL OR id = :grid_id)
+"""
+
+
+def centers_map_from_db(
+    conn: Connection,
+    *,
+    community_id: int | None = None,
+    grid_id: int | None = None,
+    tiles: str,
+    asset_base_url: str | None,
+) -> tuple[folium.Map, int]:
+    """The 中心户 map of the stored assignment (households by id only) and the number of households drawn."""
+    from maps.centers import centers_map
+
+    params = {"community_id": community_id, "grid_id": grid_id}
+    households = gpd.read_postgis(text(CENTER_HOUSEHOLDS_SQL), conn, params=params, geom_col="geometry", crs=4326)
+    table = pd.read_sql(text(ASSIGNMENTS_SQL), conn, params=params)
+    grids = gpd.read_postgis(text(GRIDS_SQL), conn, params=params, geom_col="geometry", crs=4326)
+    fmap = centers_map(
+        households=households,
+        table=table,
+        grids=grids if len(grids) else None,
+        tiles=tiles,
+        asset_base_url=asset_base_url,
+        osm_data=_osm_source(conn),
+    )
+    return fmap, len(households)

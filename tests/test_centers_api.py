@@ -18,6 +18,9 @@ from gis.centers import assign_on_network, households_from_layers
 from gis.network import build_walk_graph
 from gis.sample import generate_sample
 from gis.snap import snap_points
+from gis.workload import grid_workload
+from tests.chromium import chromium_driver, js_errors, save_screenshot
+from tests.conftest import ServerThread
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +144,47 @@ def test_capacity_short_is_listed_with_reasons_and_suggestions(client, engine):
     suggested = [s for s in body["suggested_centers"] if s["grid_id"] == grid]
     assert suggested and sum(s["covers"] for s in suggested) <= len(uncovered)
     assert "name" not in str(uncovered[0]) and "phone" not in str(uncovered[0])
+
+
+def test_workload_per_grid_and_worker(client, area):
+    grids = pd.DataFrame(client.get("/workload/grids").json())
+    direct = grid_workload(area.households, grids=area.grids, center_households=area.center_households)
+    direct = direct.merge(area.grids[["source_id", "code"]], left_on="grid_ref", right_on="source_id")
+    merged = grids.merge(direct, on="code", suffixes=("", "_direct"))
+    assert len(merged) == len(area.grids)
+    for column in ("households", "special_care", "load", "flagged"):
+        assert (merged[column] == merged[f"{column}_direct"]).all(), column
+    workers = pd.DataFrame(client.get("/workload/workers").json())
+    assert len(workers) == len(area.grid_workers)
+    assert np.isclose(workers["households"].sum(), grids["households"].sum())  # shared grids split, not doubled
+    assert set(workers.loc[workers["flagged"], "reason"].str.contains("median")) <= {True}
+    assert "tags" not in grids.columns and client.get("/workload/grids", params={"factor": 0.5}).status_code == 422
+
+
+@pytest.mark.browser
+def test_centers_map_served_in_chromium(client, database_url, engine):
+    with engine.connect() as conn:
+        grid = conn.scalar(text("SELECT min(grid_id) FROM households"))
+        counts = conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE a.status = 'center'), count(*) FILTER (WHERE a.status = 'uncovered'), "
+                "count(*) FROM center_assignments a JOIN households h ON h.id = a.household_id WHERE h.grid_id = :g"
+            ),
+            {"g": grid},
+        ).one()
+    settings = Settings(database_url=database_url, tiles="none")
+    with ServerThread(settings) as server, chromium_driver() as driver:
+        driver.get(f"{server.url}/maps/centers?grid_id={grid}")
+        driver.implicitly_wait(5)
+        drawn = driver.execute_script("return document.querySelectorAll('.leaflet-interactive').length")
+        text_on_page = driver.execute_script("return document.body.innerText")
+        save_screenshot(driver, "centers-map-served")
+        errors = js_errors(driver)
+    centers, uncovered, households = counts
+    assert errors == []
+    assert centers > 0 and drawn >= households  # every household is a marker, plus lines and the grid
+    assert "中心户" in text_on_page
+    assert client.get("/maps/centers", params={"grid_id": 999999}).status_code == 400
 
 
 def test_no_households_is_a_clear_409(client, engine):

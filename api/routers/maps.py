@@ -4,13 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
+from sqlalchemy import text
 
 from api.deps import ConnectionDep, SettingsDep
 from api.errors import InvalidParameter
-from api.mapdata import overview_from_db, planner_map_from_state
+from api.mapdata import centers_map_from_db, overview_from_db, planner_map_from_state
 from api.routers.coverage import StateDep
 
 router = APIRouter(prefix="/maps", tags=["maps"])
+
+MAX_MAP_HOUSEHOLDS = 50_000  # a larger 中心户 map does not load on a phone or an office PC: ask for one community
 
 
 @router.get("/overview", response_class=HTMLResponse)
@@ -46,5 +49,33 @@ def coverage(
         community_id=community_id,
         suggest=suggest,
         asset_base_url="/static/vendor",
+    )
+    return HTMLResponse(fmap.get_root().render())
+
+
+@router.get("/centers", response_class=HTMLResponse)
+def centers(
+    conn: ConnectionDep,
+    settings: SettingsDep,
+    community_id: int | None = None,
+    grid_id: int | None = None,
+) -> HTMLResponse:
+    """中心户 map of the stored assignment: grids with codes, center households and the households each looks
+    after (lines), uncovered households, per-grid load in the tooltips (run POST /centers/assign first)."""
+    if conn.scalar(text("SELECT count(*) FROM center_runs")) == 0:
+        raise InvalidParameter("no 中心户 assignment is stored yet: POST /centers/assign first")
+    drawn = conn.scalar(
+        text(
+            "SELECT count(*) FROM households h JOIN grids g ON g.id = h.grid_id "
+            "WHERE (CAST(:c AS bigint) IS NULL OR g.community_id = :c) AND (CAST(:g AS bigint) IS NULL OR g.id = :g)"
+        ),
+        {"c": community_id, "g": grid_id},
+    )
+    if drawn == 0:
+        raise InvalidParameter("no households in that community or grid")
+    if drawn > MAX_MAP_HOUSEHOLDS:
+        raise InvalidParameter(f"{drawn} households are too many for one map: give community_id or grid_id")
+    fmap, _ = centers_map_from_db(
+        conn, community_id=community_id, grid_id=grid_id, tiles=settings.tiles, asset_base_url="/static/vendor"
     )
     return HTMLResponse(fmap.get_root().render())

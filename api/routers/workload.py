@@ -1,0 +1,68 @@
+"""Workload per grid and per grid worker (网格员): households, special-care households, center households.
+
+Counts only: no household is named. Which tags make a household special-care and the flag rule are gis.workload's.
+"""
+
+import json
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from sqlalchemy import Connection, text
+
+from api.deps import ConnectionDep
+from gis.workload import grid_workload, worker_workload
+
+router = APIRouter(prefix="/workload", tags=["workload 工作量"])
+
+FactorQuery = Annotated[float, Query(gt=1, le=10, description="Flag loads above factor × the median")]
+
+
+def _grid_table(conn: Connection, factor: float) -> pd.DataFrame:
+    households = pd.read_sql(
+        text("SELECT id::text AS source_id, grid_id::text AS grid_ref, tags FROM households"), conn
+    )
+    grids = pd.read_sql(
+        text("SELECT id::text AS source_id, community_id::text AS community_ref, code FROM grids ORDER BY code"), conn
+    )
+    centers = pd.read_sql(text("SELECT household_id::text AS household_ref FROM center_households"), conn)
+    table = grid_workload(households, grids=grids, center_households=centers, factor=factor)
+    return table.merge(grids.rename(columns={"source_id": "grid_ref"})[["grid_ref", "code"]], on="grid_ref")
+
+
+def _json(frame: pd.DataFrame) -> Response:
+    """Records with NaN as null (pandas' JSON writer does that; the ids go back to numbers)."""
+    return Response(frame.to_json(orient="records", force_ascii=False), media_type="application/json")
+
+
+@router.get("/grids")
+def grids(conn: ConnectionDep, factor: FactorQuery = 1.5, community_id: int | None = None) -> Response:
+    """Per grid: households, special-care households (per tag too), centers, load and the flag against the
+    community median."""
+    table = _grid_table(conn, factor)
+    if community_id is not None:
+        table = table[table["community_ref"] == str(community_id)]
+    table = table.rename(columns={"grid_ref": "grid_id", "community_ref": "community_id"})
+    for column in ("grid_id", "community_id"):
+        table[column] = pd.to_numeric(table[column])
+    return _json(table)
+
+
+@router.get("/workers")
+def workers(conn: ConnectionDep, factor: FactorQuery = 1.5) -> Response:
+    """Per grid worker: grids (shared ones split evenly), households, special care, centers, load and the flag."""
+    people = pd.read_sql(
+        text(
+            "SELECT w.id::text AS source_id, w.name, "
+            "coalesce(array_agg(g.grid_id::text) FILTER (WHERE g.grid_id IS NOT NULL), '{}') AS grid_refs "
+            "FROM grid_workers w LEFT JOIN grid_worker_grids g ON g.worker_id = w.id "
+            "GROUP BY w.id, w.name ORDER BY w.id"
+        ),
+        conn,
+    )
+    table = worker_workload(_grid_table(conn, factor), people, factor=factor)
+    table = table.rename(columns={"worker_ref": "worker_id"})
+    table["worker_id"] = pd.to_numeric(table["worker_id"])
+    table["unknown_grids"] = table["unknown_grids"].map(json.dumps)
+    return _json(table)
