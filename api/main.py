@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from api.coverage_state import CoverageCache
 from api.db import make_engine
 from api.errors import install_error_handlers
-from api.routers import centers, coverage, health, layers, maps, workload
+from api.routers import centers, coverage, grids, health, layers, maps, workload
 from api.settings import Settings, get_settings
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "maps" / "static"
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(coverage.router)
     app.include_router(centers.router)
     app.include_router(workload.router)
+    app.include_router(grids.router)
     app.include_router(maps.router)
     # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

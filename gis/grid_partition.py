@@ -41,6 +41,8 @@ ROAD_CLASSES = frozenset(
     "motorway trunk primary secondary tertiary unclassified residential living_street pedestrian "
     "primary_link secondary_link tertiary_link road".split()
 )
+NODING_TOLERANCE_M = 0.01  # metres
+SLIVER_M2 = 1.0  # faces smaller than this are noise of the noding, not blocks
 SHARED_EDGE_M = 0.5  # blocks touching along less than this are not neighbours
 
 
@@ -81,8 +83,16 @@ def _blocks(community: shapely.Geometry, roads: np.ndarray) -> np.ndarray:
     lines = [g for g in lines if not g.is_empty and g.length > 0]
     noded = shapely.union_all([shapely.boundary(community), *lines])
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
-    inside = shapely.contains(community, shapely.point_on_surface(faces))
-    return faces[inside]
+    faces = faces[shapely.contains(community, shapely.point_on_surface(faces))]
+    sliver = shapely.area(faces) < SLIVER_M2
+    if sliver.any() and (~sliver).any():
+        # polygonize leaves needle faces where a road nearly meets the boundary: give each to its nearest block
+        kept = faces[~sliver].copy()
+        nearest = shapely.STRtree(kept).query_nearest(faces[sliver], return_distance=False, all_matches=False)
+        for piece, block in zip(faces[sliver], nearest[1], strict=True):
+            kept[block] = shapely.union(kept[block], piece)
+        faces = kept
+    return faces
 
 
 def _weights(points: np.ndarray, counts: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,12 +174,18 @@ def _split_big(blocks, where, xy, counts, max_households) -> tuple[list, np.ndar
 
 
 def _adjacency(blocks: np.ndarray) -> dict[tuple[int, int], float]:
-    """Shared edge length (m) of every pair of blocks that share an edge."""
+    """Shared edge length (m) of every pair of blocks that share an edge, to within `NODING_TOLERANCE_M`: a block
+    cut between buildings meets its neighbour only up to floating-point noise."""
     tree = shapely.STRtree(blocks)
-    a, b = tree.query(blocks, predicate="intersects")
+    a, b = tree.query(blocks, predicate="dwithin", distance=NODING_TOLERANCE_M)
     keep = a < b
     a, b = a[keep], b[keep]
     shared = shapely.length(shapely.intersection(shapely.boundary(blocks[a]), shapely.boundary(blocks[b])))
+    loose = shared < SHARED_EDGE_M  # measure these again with the tolerance (the band adds 2 × tolerance)
+    if loose.any():
+        near_b = shapely.buffer(shapely.boundary(blocks[b[loose]]), NODING_TOLERANCE_M, quad_segs=1)
+        again = shapely.length(shapely.intersection(shapely.boundary(blocks[a[loose]]), near_b))
+        shared[loose] = np.maximum(again - 2 * NODING_TOLERANCE_M, 0.0)
     return {(int(i), int(j)): float(s) for i, j, s in zip(a, b, shared, strict=True) if s >= SHARED_EDGE_M}
 
 
@@ -297,6 +313,15 @@ def _merge_small(label, n_regions, nbrs, weights, lo, hi) -> None:
             break
 
 
+def _union(blocks: np.ndarray) -> shapely.Geometry:
+    """Union of adjacent blocks: the fast coverage union, or the general one when cuts left them not exactly noded
+    (a block split between buildings shares an edge with its neighbour only up to floating-point noise)."""
+    try:
+        return shapely.coverage_union_all(blocks)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(blocks)
+
+
 def partition_community(
     community: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame,
     *,
@@ -368,7 +393,7 @@ def partition_community(
         max_households,
     )
     n = int(label.max()) + 1 if len(label) else 0
-    geoms = np.array([shapely.coverage_union_all(blocks[label == r]) for r in range(n)], dtype=object)
+    geoms = np.array([_union(blocks[label == r]) for r in range(n)], dtype=object)
     seq_order = _reading_order(shapely.point_on_surface(geoms), band_m, north)
     rank = np.empty(n, dtype=np.int64)
     rank[seq_order] = np.arange(1, n + 1)

@@ -5,16 +5,14 @@ Households are named by their id only: no names, phones, rooms or tags leave thr
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Engine, text
+from fastapi import APIRouter, Query
+from sqlalchemy import text
 
 from api.centers_store import CentersUnavailable, assign_and_store, grid_load, last_run
-from api.deps import ConnectionDep, get_engine
+from api.deps import ConnectionDep, EngineDep
 from api.errors import GridmapError, NotFound
 
 router = APIRouter(prefix="/centers", tags=["centers 党员中心户"])
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 class CentersNotReady(GridmapError):

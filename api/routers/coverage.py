@@ -11,18 +11,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import Engine
 
 from api import coverage_queries as queries
 from api.coverage_state import CoverageCache, ScenarioError, apply_changes, circles, compare, siting
 from api.coverage_store import CoverageState, CoverageUnavailable, refresh
-from api.deps import ConnectionDep, SettingsDep, get_engine
+from api.deps import ConnectionDep, EngineDep, SettingsDep
 from api.errors import GridmapError, InvalidParameter, NotFound
 from api.settings import Settings
 
 router = APIRouter(prefix="/coverage", tags=["coverage 十五分钟服务圈"])
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 class CoverageNotReady(GridmapError):

@@ -1,0 +1,83 @@
+"""网格 grids: check the stored grids, or draw grids along the roads for a community that has none."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, model_validator
+
+from api.deps import ConnectionDep, EngineDep
+from api.errors import GridmapError, InvalidParameter, NotFound
+from api.grids_store import GridsError, check_stored, partition_stored, store_partition
+from gis.validate import LayerError
+
+router = APIRouter(prefix="/grids", tags=["grids 网格"])
+
+
+class GridsConflict(GridmapError):
+    code, status = "grids_conflict", 409
+
+
+@router.get("/check")
+def check(
+    conn: ConnectionDep,
+    community_id: int | None = None,
+    min_households: Annotated[int, Query(ge=1)] = 300,
+    max_households: Annotated[int, Query(ge=1)] = 500,
+    only_problems: bool = False,
+) -> dict:
+    """Per grid: gaps, overlaps, crossing community lines, invalid or duplicate codes, households off target."""
+    if min_households > max_households:
+        raise InvalidParameter("min_households must not exceed max_households")
+    table = check_stored(conn, community_id=community_id, min_households=min_households, max_households=max_households)
+    if only_problems:
+        table = table[~table["ok"]]
+    rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+    for row in rows:
+        if row["grid_id"] is not None:
+            row["grid_id"] = int(row["grid_id"])
+    return {"grids": len(table), "with_problems": int((~table["ok"]).sum()), "rows": rows}
+
+
+class PartitionRequest(BaseModel):
+    community_id: int
+    profile: Literal["DB11_15", "CJT213_14"] = "DB11_15"
+    min_households: int = Field(default=300, ge=1)
+    max_households: int = Field(default=500, ge=1)
+    store: bool = Field(default=False, description="Store the grids (only for a community without grids)")
+
+    @model_validator(mode="after")
+    def _range(self) -> "PartitionRequest":
+        if self.min_households > self.max_households:
+            raise ValueError("min_households must not exceed max_households")
+        return self
+
+
+@router.post("/partition")
+def partition(body: PartitionRequest, engine: EngineDep) -> Response:
+    """Grids of 300–500 households along the community's roads, numbered west→east, north→south (GeoJSON with
+    per-grid households and notes). With ``store`` they are stored, linked and tiling-checked in one transaction."""
+    with engine.begin() as conn:
+        try:
+            result = partition_stored(
+                conn,
+                body.community_id,
+                profile=body.profile,
+                min_households=body.min_households,
+                max_households=body.max_households,
+            )
+            if body.store:
+                store_partition(conn, body.community_id, result)
+        except GridsError as exc:
+            if "already has" in str(exc):
+                raise GridsConflict(str(exc)) from exc
+            if str(exc).startswith("no community"):
+                raise NotFound(str(exc)) from exc
+            raise InvalidParameter(str(exc)) from exc
+        except LayerError as exc:
+            raise InvalidParameter(str(exc)) from exc
+    frame = result.grids.merge(result.stats, on="code")[
+        ["code", "name", "seq", "households", "area_m2", "blocks", "note", "geometry"]
+    ]
+    frame["stored"] = body.store
+    return Response(frame.to_json(drop_id=True), media_type="application/geo+json")
