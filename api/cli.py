@@ -10,6 +10,12 @@ import typer
 from api.centers_cli import centers_command
 from api.coverage_cli import coverage_command
 from api.coverage_db_cli import coverage_map_command, refresh_command
+from api.grid_work_cli import (
+    assign_centers_command,
+    centers_map_command,
+    check_grids_command,
+    partition_grids_command,
+)
 from api.settings import Settings
 
 app = typer.Typer(help="gridmap — 社区网格地图服务 (grid management and mapping on PostGIS).", no_args_is_help=True)
@@ -18,6 +24,10 @@ app.add_typer(db_app, name="db")
 app.command("coverage")(coverage_command)
 app.command("refresh-coverage")(refresh_command)
 app.command("coverage-map")(coverage_map_command)
+app.command("assign-centers")(assign_centers_command)
+app.command("centers-map")(centers_map_command)
+app.command("check-grids")(check_grids_command)
+app.command("partition-grids")(partition_grids_command)
 app.command("centers")(centers_command)
 
 

@@ -187,6 +187,21 @@ def test_centers_map_served_in_chromium(client, database_url, engine):
     assert client.get("/maps/centers", params={"grid_id": 999999}).status_code == 400
 
 
+def test_cli_assign_and_map(client, database_url, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)
+    runner = CliRunner()
+    result = runner.invoke(app, ["assign-centers"])
+    assert result.exit_code == 0 and "moved=" in result.output and "uncovered:" in result.output, result.output
+    out = tmp_path / "centers.html"
+    drawn = runner.invoke(app, ["centers-map", "--grid-id", "1", "--out", str(out)])
+    assert drawn.exit_code == 0 and out.stat().st_size > 10_000, drawn.output
+    assert runner.invoke(app, ["centers-map", "--grid-id", "999999"]).exit_code == 2
+
+
 def test_no_households_is_a_clear_409(client, engine):
     """Runs last: it empties the household layer of this module's sample."""
     with engine.begin() as conn:

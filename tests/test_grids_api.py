@@ -101,3 +101,18 @@ def test_every_sample_community_partitions_without_empty_grids(client, engine):
         assert response.status_code == 200, (cid, response.text)
         households = [f["properties"]["households"] for f in response.json()["features"]]
         assert min(households) > 0, (cid, households)
+
+
+def test_cli_check_and_partition(client, database_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)
+    runner = CliRunner()
+    checked = runner.invoke(app, ["check-grids"])
+    assert checked.exit_code == 0 and "checked: grids=" in checked.output
+    preview = runner.invoke(app, ["partition-grids", "1"])
+    assert preview.exit_code == 0 and "stored=no" in preview.output, preview.output
+    refused = runner.invoke(app, ["partition-grids", "1", "--store"])
+    assert refused.exit_code == 2 and "already has" in refused.output and "nothing was stored" in refused.output
