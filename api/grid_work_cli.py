@@ -52,16 +52,16 @@ def centers_map_command(
     out: Annotated[Path | None, typer.Option(help="Output HTML (default: <output_dir>/centers.html)")] = None,
 ) -> None:
     """Write the 中心户 map of the stored assignment as one self-contained HTML file."""
-    from api.mapdata import centers_map_from_db
+    from api.mapdata import centers_map_from_db, count_map_households
 
     settings = Settings()
     out = out or settings.output_dir / "centers.html"
     with _engine().connect() as conn:
+        if count_map_households(conn, community_id=community_id, grid_id=grid_id) == 0:
+            _fail("no households to draw (wrong community or grid id?)")
         fmap, drawn = centers_map_from_db(
             conn, community_id=community_id, grid_id=grid_id, tiles=settings.tiles, asset_base_url=None
         )
-    if drawn == 0:
-        _fail("no households to draw (wrong community or grid id?)")
     out.parent.mkdir(parents=True, exist_ok=True)
     fmap.save(str(out))
     typer.echo(f"map written: {out} ({drawn} households)")

@@ -137,6 +137,20 @@ WHERE (CAST(:community_id AS bigint) IS NULL OR community_id = :community_id)
 """
 
 
+def count_map_households(conn: Connection, *, community_id: int | None, grid_id: int | None) -> int:
+    """How many households the 中心户 map of this community or grid would draw."""
+    return int(
+        conn.scalar(
+            text(
+                "SELECT count(*) FROM households h JOIN grids g ON g.id = h.grid_id "
+                "WHERE (CAST(:c AS bigint) IS NULL OR g.community_id = :c) "
+                "AND (CAST(:g AS bigint) IS NULL OR g.id = :g)"
+            ),
+            {"c": community_id, "g": grid_id},
+        )
+    )
+
+
 def centers_map_from_db(
     conn: Connection,
     *,

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from api.deps import ConnectionDep, SettingsDep
 from api.errors import InvalidParameter
-from api.mapdata import centers_map_from_db, overview_from_db, planner_map_from_state
+from api.mapdata import centers_map_from_db, count_map_households, overview_from_db, planner_map_from_state
 from api.routers.coverage import StateDep
 
 router = APIRouter(prefix="/maps", tags=["maps"])
@@ -64,13 +64,7 @@ def centers(
     after (lines), uncovered households, per-grid load in the tooltips (run POST /centers/assign first)."""
     if conn.scalar(text("SELECT count(*) FROM center_runs")) == 0:
         raise InvalidParameter("no 中心户 assignment is stored yet: POST /centers/assign first")
-    drawn = conn.scalar(
-        text(
-            "SELECT count(*) FROM households h JOIN grids g ON g.id = h.grid_id "
-            "WHERE (CAST(:c AS bigint) IS NULL OR g.community_id = :c) AND (CAST(:g AS bigint) IS NULL OR g.id = :g)"
-        ),
-        {"c": community_id, "g": grid_id},
-    )
+    drawn = count_map_households(conn, community_id=community_id, grid_id=grid_id)
     if drawn == 0:
         raise InvalidParameter("no households in that community or grid")
     if drawn > MAX_MAP_HOUSEHOLDS:
