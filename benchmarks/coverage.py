@@ -1,8 +1,9 @@
 """Coverage speed and memory (design.md §5, issue 3) with peers measured in the same run on the same data.
 
 On the generator's district scale: walk-graph build; full coverage of every building × service type × 2 walking
-profiles × 3 levels; a scenario (add / move one point) with updated grid statistics; one service-circle polygon;
-greedy top-10 siting; an exact MILP on a modest candidate set; peak RSS. Peers:
+profiles × 3 levels; a scenario (add / move / remove one point) with updated grid statistics (patched from the
+kept report by `gis.coverage_scenario.updated_report`; the from-scratch table + gap_report is printed beside it);
+one service-circle polygon; greedy top-10 siting; an exact MILP on a modest candidate set; peak RSS. Peers:
 
 (a) the per-origin method most 15-minute-city scripts use: networkx ``single_source_dijkstra_path_length`` with a
     cutoff from every service point (snapped to the nearest *node* by KD-tree, as those scripts do), each building
@@ -12,7 +13,7 @@ greedy top-10 siting; an exact MILP on a modest candidate set; peak RSS. Peers:
 
 Ratios are peer time / ours. Agreement (covered shares) between the peers and ours is printed too.
 
-    python benchmarks/coverage.py [--scale 34] [--quick] [--nx-max-points 500] [--repeat 3]
+    python benchmarks/coverage.py [--scale 34] [--quick] [--nx-max-points 500] [--repeat 3] [--no-peers]
 """
 
 import argparse
@@ -20,6 +21,7 @@ import io
 import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,7 @@ def main() -> None:
     )
     parser.add_argument("--milp-candidates", type=int, default=None, help="default 1000 (--quick: 300)")
     parser.add_argument("--no-pgrouting", action="store_true")
+    parser.add_argument("--no-peers", action="store_true", help="skip both peers (networkx and pgRouting): ours only")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
     nx_max = args.nx_max_points if args.nx_max_points is not None else (100 if args.quick else 10**9)
@@ -82,7 +85,7 @@ def main() -> None:
 
     from gis.coverage import LEVELS, PROFILES, coverage
     from gis.coverage_report import gap_report, population
-    from gis.coverage_scenario import add_service, move_service
+    from gis.coverage_scenario import add_service, move_service, remove_service, updated_report
     from gis.isochrones import drawn_edges, service_circle
     from gis.network import build_walk_graph
     from gis.sample import DISTRICT_SCALE, generate_sample
@@ -144,28 +147,47 @@ def main() -> None:
         )
     b = population(a.buildings, a.households)
 
-    # scenario: add / move one clinic, then the type's statistics per grid
+    # scenario: add / move / remove one clinic, then the type's statistics per grid
     kind = "clinic" if "clinic" in cov.fields else types[0]
     rng = np.random.default_rng(0)
     n_sc = 20
     pick = rng.choice(len(a.buildings), n_sc, replace=False)
     pts = list(a.buildings.geometry.iloc[pick].representative_point())
     ids = cov.fields[kind].service_ids
-    t_add, t_move = [], []
+    report = gap_report(cov.table([kind]), b, by="grid_ref")  # the current statistics, kept like the coverage
+
+    def scenario(action: str, base, i: int, p):
+        if action == "add":
+            return add_service(base, service_id=f"bench-new-{i}", service_type=kind, point=p)
+        if action == "remove":
+            return remove_service(base, service_id=ids[(i + 7) % len(ids)])
+        return move_service(base, service_id=ids[i % len(ids)], point=p)
+
+    sc_times = {k: [] for k in ("add", "move", "remove", "fresh", "cold")}
     for i, p in enumerate(pts):
+        for action in ("add", "move", "remove"):
+            t0 = time.perf_counter()
+            updated_report(report, cov, scenario(action, cov, i, p), b, service_types=[kind], by="grid_ref")
+            sc_times[action].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        c2 = add_service(cov, service_id=f"bench-new-{i}", service_type=kind, point=p)
-        gap_report(c2.table([kind]), b, by="grid_ref")
-        t1 = time.perf_counter()
-        c3 = move_service(cov, service_id=ids[i % len(ids)], point=p)
-        gap_report(c3.table([kind]), b, by="grid_ref")
-        t2 = time.perf_counter()
-        t_add.append(t1 - t0)
-        t_move.append(t2 - t1)
+        gap_report(scenario("move", cov, i, p).table([kind]), b, by="grid_ref")
+        sc_times["fresh"].append(time.perf_counter() - t0)
+        cold = replace(cov)  # keeps no walks: the type's walk is computed afresh, before and after
+        t0 = time.perf_counter()
+        updated_report(report, cold, scenario("move", cold, i, p), b, service_types=[kind], by="grid_ref")
+        sc_times["cold"].append(time.perf_counter() - t0)
+
+    def summary(key: str) -> str:
+        return f"median {ms(np.median(sc_times[key]))} (p95 {ms(np.percentile(sc_times[key], 95))})"
+
     print(
-        f"scenario + updated grid statistics for '{kind}' ({n_sc} points): add median {ms(np.median(t_add))} "
-        f"(p95 {ms(np.percentile(t_add, 95))}), move median {ms(np.median(t_move))} "
-        f"(p95 {ms(np.percentile(t_move, 95))})  [target < 100 ms]"
+        f"scenario + updated grid statistics for '{kind}' ({n_sc} points; incremental: the removed point's cell, a "
+        f"bounded search from the new place, the changed buildings' rows of the gap report): add {summary('add')}, "
+        f"move {summary('move')}, remove {summary('remove')}  [target < 100 ms]"
+    )
+    print(
+        f"  move with the statistics redone from scratch (table + gap_report over all buildings): {summary('fresh')}; "
+        f"move on a coverage that kept no walks: {summary('cold')}"
     )
 
     # one service-circle polygon
@@ -216,6 +238,9 @@ def main() -> None:
     )
     ours_peak = peak_mb()
     print(f"peak RSS after our part: {ours_peak:.0f} MB (inputs alone {input_rss:.0f} MB)  [target < 2 GB]")
+
+    if args.no_peers:
+        return
 
     # ---------------------------------------------------------------- shared inputs of the peers: node snapping
     t0 = time.perf_counter()

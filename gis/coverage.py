@@ -19,9 +19,10 @@ gis.coverage_report summarises it per group (grid, community) with households an
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import numpy as np
@@ -69,8 +70,37 @@ class ServiceField:
 
 
 @dataclass(eq=False)
+class _Rows:
+    """The on-network access rows as arrays, built once per `Coverage.access` and shared by every walk."""
+
+    edge: np.ndarray
+    to_u: np.ndarray
+    to_v: np.ndarray
+    snap: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    building: np.ndarray
+    single: bool  # at most one row per building: the per-building minimum is a plain scatter
+
+
+@dataclass(eq=False)
+class _Walk:
+    """One type's walk, kept so that a scenario patches the rows it changes instead of redoing all of them."""
+
+    field: ServiceField
+    total: np.ndarray  # per row of `_Rows`: snap + network + service snap (inf: unreachable)
+    nearest: np.ndarray  # per row: position of the point in ``service_ids`` (-1)
+    walk: np.ndarray  # per building (NaN: unreachable)
+    near: np.ndarray  # per building (-1)
+
+
+@dataclass(eq=False)
 class Coverage:
-    """Coverage of a set of buildings by service points of several types (see the module docstring)."""
+    """Coverage of a set of buildings by service points of several types (see the module docstring).
+
+    Walks are computed once per type and kept (``_walks``; a field or access frame replaced in place is noticed);
+    `with_field` carries them into a scenario's coverage and recomputes only the access rows it changes.
+    """
 
     graph: WalkGraph
     building_ids: np.ndarray
@@ -80,46 +110,131 @@ class Coverage:
     levels: tuple[float, ...]
     max_snap_m: float | None = MAX_SNAP_M
     largest_only: bool = False
+    _rows: tuple[pd.DataFrame, _Rows] | None = dataclasses.field(default=None, init=False, repr=False)
+    _walks: dict[str, _Walk] = dataclasses.field(default_factory=dict, init=False, repr=False)
+
+    def _access_rows(self) -> _Rows:
+        """The access rows' arrays; (re)built when `access` is new, which also drops the kept walks."""
+        if self._rows is None or self._rows[0] is not self.access:
+            self._walks.clear()
+            acc = self.access
+            ok = acc["edge"].to_numpy() >= 0
+            edge = acc["edge"].to_numpy()[ok].astype(np.int64)
+            building = acc["building"].to_numpy()[ok].astype(np.int64)
+            rows = _Rows(
+                edge,
+                acc["to_u"].to_numpy(dtype=float)[ok],
+                acc["to_v"].to_numpy(dtype=float)[ok],
+                acc["snap_m"].to_numpy(dtype=float)[ok],
+                self.graph.edge_u[edge],
+                self.graph.edge_v[edge],
+                building,
+                not pd.Index(building).has_duplicates,
+            )
+            self._rows = (acc, rows)
+        return self._rows[1]
+
+    def _row_walk(self, field: ServiceField, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Walk metres (total) and nearest point of the given access rows."""
+        r = self._access_rows()
+        edge, to_u, u, v = r.edge[rows], r.to_u[rows], r.u[rows], r.v[rows]
+        du, dv = to_u + field.node_dist[u], r.to_v[rows] + field.node_dist[v]
+        best = np.minimum(du, dv)
+        nearest = np.where(du <= dv, field.node_nearest[u], field.node_nearest[v])
+        p_edge = field.snapped["edge"].to_numpy()
+        on = np.flatnonzero(p_edge >= 0)
+        if len(on) and len(rows):  # a service point on the row's own edge: walk straight along the edge
+            order = np.lexsort((on, p_edge[on]))  # by edge, then point position (the lower position wins ties)
+            point, p_edge = on[order], p_edge[on][order]
+            p_along, p_snap = field.snapped["to_u"].to_numpy()[point], field.snapped["snap_m"].to_numpy()[point]
+            lo, hi = np.searchsorted(p_edge, edge, "left"), np.searchsorted(p_edge, edge, "right")
+            direct, by = np.full(len(rows), np.inf), np.full(len(rows), -1, dtype=np.int64)
+            for k in range(int((hi - lo).max())):
+                sel = np.flatnonzero(hi - lo > k)
+                j = lo[sel] + k
+                d = np.abs(to_u[sel] - p_along[j]) + p_snap[j]
+                better = d < direct[sel]
+                direct[sel[better]], by[sel[better]] = d[better], point[j[better]]
+            better = direct < best
+            best[better], nearest[better] = direct[better], by[better]
+        return r.snap[rows] + best, nearest
+
+    def _put(
+        self, walk: np.ndarray, near: np.ndarray, total: np.ndarray, nearest: np.ndarray, rows: np.ndarray
+    ) -> None:
+        """Per-building minimum over `rows` (every row of the buildings concerned) into `walk` / `near`."""
+        r = self._access_rows()
+        building = r.building[rows]
+        if r.single:
+            first = np.arange(len(rows))
+        else:
+            order = np.lexsort((total[rows], building))
+            first = order[np.r_[True, building[order][1:] != building[order][:-1]]] if len(order) else order
+        b, t = building[first], total[rows][first]
+        reach = np.isfinite(t)
+        walk[b] = np.where(reach, t, np.nan)
+        near[b] = np.where(reach, nearest[rows][first], -1)
+
+    def _walk_state(self, service_type: str) -> _Walk | None:
+        field = self.fields.get(service_type)
+        if field is None:
+            return None
+        r = self._access_rows()
+        state = self._walks.get(service_type)
+        if state is None or state.field is not field:
+            rows = np.arange(len(r.edge))
+            total, nearest = self._row_walk(field, rows)
+            n = len(self.building_ids)
+            walk, near = np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
+            self._put(walk, near, total, nearest, rows)
+            state = self._walks[service_type] = _Walk(field, total, nearest, walk, near)
+        return state
 
     def walk(self, service_type: str) -> tuple[np.ndarray, np.ndarray]:
         """Walk metres of every building to its nearest point of `service_type` (NaN: none reachable), and the
-        position of that point in the type's ``service_ids`` (-1)."""
-        n = len(self.building_ids)
-        field = self.fields.get(service_type)
-        if field is None:
+        position of that point in the type's ``service_ids`` (-1). Fresh arrays (the kept ones stay intact)."""
+        state = self._walk_state(service_type)
+        if state is None:
+            n = len(self.building_ids)
             return np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
-        acc = self.access
-        ok = acc["edge"].to_numpy() >= 0
-        edge = acc["edge"].to_numpy()[ok]
-        to_u, to_v = acc["to_u"].to_numpy()[ok], acc["to_v"].to_numpy()[ok]
-        u, v = self.graph.edge_u[edge], self.graph.edge_v[edge]
-        du, dv = to_u + field.node_dist[u], to_v + field.node_dist[v]
-        best = np.minimum(du, dv)
-        nearest = np.where(du <= dv, field.node_nearest[u], field.node_nearest[v])
-        pts = field.snapped
-        on = pts["edge"].to_numpy() >= 0
-        same = np.isin(edge, pts["edge"].to_numpy()[on])
-        if same.any():  # a service point on the building's own edge: walk straight along the edge
-            left = pd.DataFrame({"row": np.flatnonzero(same), "edge": edge[same], "along": to_u[same]})
-            right = pts.loc[on, ["edge", "to_u", "snap_m"]].set_axis(["edge", "p_along", "p_snap"], axis=1)
-            right["point"] = np.flatnonzero(on)
-            pairs = left.merge(right, on="edge")
-            direct = (pairs["along"] - pairs["p_along"]).abs().to_numpy() + pairs["p_snap"].to_numpy()
-            row, point = pairs["row"].to_numpy(), pairs["point"].to_numpy()
-            order = np.lexsort((point, direct, row))
-            first = order[np.r_[True, row[order][1:] != row[order][:-1]]]
-            better = direct[first] < best[row[first]]
-            best[row[first][better]] = direct[first][better]
-            nearest[row[first][better]] = point[first][better]
-        total = acc["snap_m"].to_numpy()[ok] + best
-        building = acc["building"].to_numpy()[ok]
-        order = np.lexsort((total, building))
-        first = order[np.r_[True, building[order][1:] != building[order][:-1]]] if len(order) else order
-        walk, near = np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
-        reach = np.isfinite(total[first])
-        walk[building[first][reach]] = total[first][reach]
-        near[building[first][reach]] = nearest[first][reach]
-        return walk, near
+        return state.walk.copy(), state.near.copy()
+
+    def with_field(
+        self,
+        service_type: str,
+        field: ServiceField,
+        *,
+        labels: np.ndarray | None = None,
+        edges: Iterable[int] = (),
+    ) -> Coverage:
+        """A new `Coverage` with `field` for `service_type`; the other types (and their walks) are shared.
+
+        The type's walk, if kept, is patched: only the access rows on an edge touching a node whose distance or
+        nearest point changed, or on one of `edges` (where a point appeared or left), are recomputed.
+        `labels` maps the old field's point positions to the new ones (-1: removed), when they shifted.
+        """
+        r = self._access_rows()
+        new = replace(self, fields={**self.fields, service_type: field})
+        new._rows = self._rows
+        new._walks = {t: w for t, w in self._walks.items() if t != service_type and self.fields.get(t) is w.field}
+        old = self._walks.get(service_type)
+        if old is None or old.field is not self.fields.get(service_type):
+            return new
+        relabel = (lambda a: a.copy()) if labels is None else (lambda a: np.where(a >= 0, labels[np.maximum(a, 0)], -1))
+        node_near = relabel(old.field.node_nearest)
+        changed = (field.node_dist != old.field.node_dist) | (field.node_nearest != node_near)
+        touched = changed[r.u] | changed[r.v]
+        for edge in edges:  # one or two edges: a comparison each is cheaper than np.isin
+            touched |= r.edge == edge
+        rows = np.flatnonzero(touched)
+        total, nearest = old.total.copy(), relabel(old.nearest)
+        total[rows], nearest[rows] = self._row_walk(field, rows)
+        walk, near = old.walk.copy(), relabel(old.near)
+        if not r.single:  # every row of the buildings concerned
+            rows = np.flatnonzero(np.isin(r.building, r.building[rows]))
+        self._put(walk, near, total, nearest, rows)
+        new._walks[service_type] = _Walk(field, total, nearest, walk, near)
+        return new
 
     def table(self, service_types: Iterable[str] | None = None) -> pd.DataFrame:
         """One row per building × service type: ``building_id``, ``service_type``, ``service_id`` (None if no point

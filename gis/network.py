@@ -41,6 +41,7 @@ __all__ = [
     "WalkGraph",
     "build_walk_graph",
     "endpoint_distances",
+    "patch_distances",
     "point_distances",
     "with_virtual_sources",
 ]
@@ -323,3 +324,55 @@ def endpoint_distances(
     dist = np.minimum(rows[0] + to_u, rows[1] + to_v)
     dist[dist > bound] = np.inf
     return dist
+
+
+def patch_distances(
+    graph: WalkGraph,
+    dist: np.ndarray,
+    nearest: np.ndarray,
+    nodes: np.ndarray,
+    *,
+    heads: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`dist` / `nearest` (a multi-source result) with the values of `nodes` recomputed, the rest taken as final.
+
+    Each of `nodes` (sorted node indices) is entered from every neighbour outside the set (its distance plus the
+    edge, with its nearest source) and from the extra sources: source i reaches node ``heads[i]`` at
+    ``weights[i]`` metres and is labelled ``labels[i]``. One Dijkstra on the set's own subgraph then finishes the
+    job: exact when every shortest path into the set enters it that way (e.g. the nodes whose nearest source was
+    removed; gis.coverage_scenario), and far cheaper than a search over the whole graph.
+
+    Returns new arrays; nodes left unreached get inf and -1.
+    """
+    dist, nearest = dist.copy(), nearest.copy()
+    k = len(nodes)
+    if k == 0:
+        return dist, nearest
+    indptr, indices, data = graph.csr.indptr, graph.csr.indices, graph.csr.data
+    start, count = indptr[nodes].astype(np.int64), np.diff(indptr)[nodes].astype(np.int64)
+    ends = np.cumsum(count)
+    pos = np.repeat(start - ends + count, count) + np.arange(ends[-1])
+    row, other, weight = np.repeat(np.arange(k), count), indices[pos].astype(np.int64), data[pos]
+    col = np.minimum(np.searchsorted(nodes, other), k - 1)
+    inside = nodes[col] == other
+    enter = ~inside & (nearest[other] >= 0)  # neighbours outside: final distances
+    heads = np.r_[row[enter], np.searchsorted(nodes, np.asarray(heads, dtype=np.int64))]
+    weights = np.r_[dist[other[enter]] + weight[enter], np.asarray(weights, dtype=float)]
+    labels = np.r_[nearest[other[enter]], np.asarray(labels, dtype=np.int64)]
+    dist[nodes], nearest[nodes] = np.inf, -1
+    if len(heads) == 0:
+        return dist, nearest
+    sub_indptr = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row[inside], minlength=k), out=sub_indptr[1:])
+    index_type = np.int32 if max(k, len(col)) < 2**31 - 1 else np.int64
+    sub = csr_array((weight[inside], col[inside].astype(index_type), sub_indptr.astype(index_type)), shape=(k, k))
+    matrix = with_virtual_sources(sub, heads, weights)
+    found, _, sources = dijkstra(
+        matrix, directed=True, indices=np.arange(k, k + len(heads)), min_only=True, return_predecessors=True
+    )
+    reach = sources[:k] >= k
+    dist[nodes] = np.where(reach, found[:k], np.inf)
+    nearest[nodes] = np.where(reach, labels[np.maximum(sources[:k] - k, 0)], -1)
+    return dist, nearest

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -9,9 +12,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from gis.coverage import coverage, coverage_table, profile_table
+from gis.coverage import Coverage, coverage, coverage_table, profile_table
 from gis.coverage_report import completeness, gap_report, population, uncovered_buildings
-from gis.coverage_scenario import add_service, move_service, remove_service
+from gis.coverage_scenario import add_service, move_service, remove_service, updated_report
 from gis.network import build_walk_graph
 from tests.test_network import line_frames, lonlat_points, reference_walks, zhuhai, zhuhai_graph
 
@@ -203,39 +206,190 @@ def test_same_edge_zero_length_and_parallel_edges() -> None:
     assert walk["way/2"] == pytest.approx(10 + 300 + 50 + 5, abs=0.05)  # through b, the zero-length edge, b2
 
 
+def edited(layer: gpd.GeoDataFrame, drop: Sequence[str] = (), add: dict | None = None) -> gpd.GeoDataFrame:
+    """`layer` without the `drop` ids and with `add` ({id: (type, lon/lat Point)}): a scenario's point set."""
+    add = add or {}
+    extra = gpd.GeoDataFrame(
+        {"source_id": list(add), "type": [t for t, _ in add.values()]}, geometry=[p for _, p in add.values()]
+    )
+    return pd.concat([layer[~layer["source_id"].isin(drop)], extra.set_crs(4326)], ignore_index=True)
+
+
+def expect_full_run(
+    got: Coverage, base: Coverage, buildings: gpd.GeoDataFrame, layer: gpd.GeoDataFrame, kind: str
+) -> None:
+    """A scenario's coverage equals a full run on its point set up to float rounding (node distances, nearest
+    points, walks), and its patched walk equals one computed afresh from its fields, bit for bit."""
+    fa = got.fields[kind]
+    fb = coverage(base.graph, buildings, layer, service_types=list(base.fields), access=base.access).fields[kind]
+    assert sorted(fa.service_ids) == sorted(fb.service_ids)
+    assert np.array_equal(np.isinf(fa.node_dist), np.isinf(fb.node_dist))
+    finite = np.isfinite(fb.node_dist)
+    np.testing.assert_allclose(fa.node_dist[finite], fb.node_dist[finite], rtol=0, atol=1e-9)
+    name_a = np.r_[fa.service_ids, np.array([None], dtype=object)][fa.node_nearest]  # -1: None
+    name_b = np.r_[fb.service_ids, np.array([None], dtype=object)][fb.node_nearest]
+    assert (name_a == name_b).all()  # the test layers have no two points at exactly the same distance from a node
+    expected = replace(base, fields={kind: fb}).table([kind])
+    table = got.table([kind])
+    np.testing.assert_allclose(table["walk_m"], expected["walk_m"], rtol=0, atol=1e-9)
+    assert table["service_id"].equals(expected["service_id"])
+    walk, near = got.walk(kind)
+    fresh_walk, fresh_near = replace(got).walk(kind)  # a copy keeps no walks: computed from the fields
+    assert np.array_equal(walk, fresh_walk, equal_nan=True) and np.array_equal(near, fresh_near)
+
+
 def test_scenarios_update_one_type_exactly() -> None:
     extract, graph = zhuhai(), zhuhai_graph()
-    services = service_layer()
-    cov = coverage(graph, extract.buildings, services)
-    new_point = shapely.Point(113.535, 22.281)
+    services, buildings, new_point = service_layer(), extract.buildings, shapely.Point(113.535, 22.281)
+    cov = coverage(graph, buildings, services)
+    cov.table()  # keep every type's walk, as the API does: the scenarios below patch them
     added = add_service(cov, service_id="clinic/new", service_type="clinic", point=new_point)
-    again = coverage(
-        graph,
-        extract.buildings,
-        pd.concat([services, lonlat_points([new_point.coords[0]], source_id=["clinic/new"], type=["clinic"])]),
-        access=cov.access,
-    )
-    for a, b in ((added, again),):
-        ta, tb = a.table(["clinic"]), b.table(["clinic"])
-        assert np.allclose(ta["walk_m"], tb["walk_m"], equal_nan=True)
+    expect_full_run(added, cov, buildings, edited(services, add={"clinic/new": ("clinic", new_point)}), "clinic")
     assert added.fields["kindergarten"] is cov.fields["kindergarten"]  # other types shared, not recomputed
-    removed = remove_service(added, service_id="clinic/new")
-    assert np.allclose(removed.table(["clinic"])["walk_m"], cov.table(["clinic"])["walk_m"], equal_nan=True)
+    expect_full_run(remove_service(added, service_id="clinic/new"), cov, buildings, services, "clinic")
     moved = move_service(cov, service_id="clinic/0", point=new_point)
-    expected = coverage(
-        graph,
-        extract.buildings,
-        pd.concat(
-            [
-                services[services["source_id"] != "clinic/0"],
-                lonlat_points([new_point.coords[0]], source_id=["clinic/0"], type=["clinic"]),
-            ]
-        ),
-        access=cov.access,
+    assert list(moved.fields["clinic"].service_ids) == list(cov.fields["clinic"].service_ids)  # keeps its place
+    expect_full_run(
+        moved, cov, buildings, edited(services, ["clinic/0"], {"clinic/0": ("clinic", new_point)}), "clinic"
     )
-    assert np.allclose(moved.table(["clinic"])["walk_m"], expected.table(["clinic"])["walk_m"], equal_nan=True)
+    for i in range(len(SERVICES["clinic"])):  # removing each point: only its cell is recomputed
+        gone = remove_service(cov, service_id=f"clinic/{i}")
+        expect_full_run(gone, cov, buildings, edited(services, [f"clinic/{i}"]), "clinic")
+    # a chain: add, move another point a few metres along its road, remove a third (positions shift)
+    chain = add_service(cov, service_id="kindergarten/new", service_type="kindergarten", point=new_point)
+    near_2 = shapely.Point(113.54145, 22.27755)
+    chain = remove_service(move_service(chain, service_id="kindergarten/2", point=near_2), service_id="kindergarten/1")
+    changes = {"kindergarten/new": ("kindergarten", new_point), "kindergarten/2": ("kindergarten", near_2)}
+    layer = edited(services, ["kindergarten/1", "kindergarten/2"], changes)
+    expect_full_run(chain, cov, buildings, layer, "kindergarten")
     with pytest.raises(KeyError):
         remove_service(cov, service_id="nope")
+    with pytest.raises(ValueError, match="already exists"):
+        add_service(cov, service_id="clinic/1", service_type="clinic", point=new_point)
+
+
+def test_scenario_edge_cases_match_a_full_run() -> None:
+    extract, graph = zhuhai(), zhuhai_graph()
+    buildings, spot = extract.buildings, shapely.Point(113.535, 22.281)
+    twin = service_layer().query("source_id == 'clinic/3'").assign(source_id="clinic/3-twin")
+    services = pd.concat([service_layer(), twin], ignore_index=True)
+    cov = coverage(graph, buildings, services, service_types=[*SERVICES, "police"])
+    cov.table()
+    # one of two points at the same place: the other takes its whole cell over
+    expect_full_run(
+        remove_service(cov, service_id="clinic/3"), cov, buildings, edited(services, ["clinic/3"]), "clinic"
+    )
+    # moved far off the network: it stays in the layer but reaches nobody
+    sea = shapely.Point(113.62, 22.33)
+    off = move_service(cov, service_id="clinic/5", point=sea)
+    assert off.fields["clinic"].snapped["edge"].iat[5] == -1
+    expect_full_run(off, cov, buildings, edited(services, ["clinic/5"], {"clinic/5": ("clinic", sea)}), "clinic")
+    # a type without points gets its first one, then loses it again
+    police = add_service(cov, service_id="police/1", service_type="police", point=spot)
+    expect_full_run(police, cov, buildings, edited(services, add={"police/1": ("police", spot)}), "police")
+    empty = remove_service(police, service_id="police/1")
+    assert np.isinf(empty.fields["police"].node_dist).all() and np.isnan(empty.walk("police")[0]).all()
+    # the last point of a type goes: every building unreachable
+    for i in range(len(SERVICES["party_center"])):
+        cov = remove_service(cov, service_id=f"party_center/{i}")
+    expect_full_run(cov, cov, buildings, services[services["type"] != "party_center"], "party_center")
+    assert cov.table(["party_center"])["walk_m"].isna().all()
+
+
+def test_scenarios_on_detached_pieces_and_with_entrances() -> None:
+    coords = {"a": (0, 0), "b": (500, 0), "c": (1000, 0), "x": (0, 300), "y": (60, 300), "z": (200, 300)}
+    pieces = [("a", "b", None, None), ("b", "c", None, None), ("x", "y", None, None), ("y", "z", None, None)]
+    graph = build_walk_graph(*line_frames(coords, pieces))
+    local = {"way/1": (400, 20), "way/2": (900, -20), "way/3": (30, 290), "way/4": (150, 310)}
+
+    def lonlat(x: float, y: float) -> shapely.Point:
+        return gpd.GeoSeries([shapely.Point(500_000 + x, 4_400_000 + y)], crs="EPSG:4548").to_crs(4326).iloc[0]
+
+    squares = [
+        shapely.box(500_000 + x - 5, 4_400_000 + y - 5, 500_000 + x + 5, 4_400_000 + y + 5) for x, y in local.values()
+    ]
+    buildings = gpd.GeoDataFrame({"source_id": list(local)}, geometry=squares, crs="EPSG:4548").to_crs(4326)
+    entrances = gpd.GeoDataFrame(  # way/1 has two gates, one on each piece: the shorter walk counts
+        {"building_ref": ["way/1", "way/1"]}, geometry=[lonlat(420, 10), lonlat(180, 290)], crs="EPSG:4326"
+    )
+    services = edited(
+        service_layer().iloc[:0],
+        add={
+            "s/main": ("clinic", lonlat(100, -10)),
+            "s/main2": ("clinic", lonlat(800, 10)),
+            "s/detached": ("clinic", lonlat(20, 305)),
+        },
+    )
+    cov = coverage(graph, buildings, services, entrances=entrances)
+    assert cov.access["building"].duplicated().any()  # several access rows for one building
+    cov.table()
+    for gone in services["source_id"]:  # the detached piece loses its only point: its buildings become unreachable
+        expect_full_run(remove_service(cov, service_id=gone), cov, buildings, edited(services, [gone]), "clinic")
+    moved = move_service(cov, service_id="s/detached", point=lonlat(950, 5))
+    layer = edited(services, ["s/detached"], {"s/detached": ("clinic", lonlat(950, 5))})
+    expect_full_run(moved, cov, buildings, layer, "clinic")
+    assert np.isnan(moved.walk("clinic")[0][2:]).all()  # way/3, way/4: only the detached piece
+    back = add_service(moved, service_id="s/back", service_type="clinic", point=lonlat(100, 302))
+    expect_full_run(back, cov, buildings, edited(layer, add={"s/back": ("clinic", lonlat(100, 302))}), "clinic")
+
+
+def test_kept_walks_are_not_shared_with_callers() -> None:
+    extract, graph = zhuhai(), zhuhai_graph()
+    cov = coverage(graph, extract.buildings, service_layer())
+    walk, near = cov.walk("clinic")
+    walk[:], near[:] = -1, -7  # the caller's arrays, not the kept ones
+    again, near_again = cov.walk("clinic")
+    assert (again >= 0).any() and (near_again >= -1).all()
+    cov.fields["clinic"] = cov.fields["kindergarten"]  # a field replaced in place is noticed
+    assert np.array_equal(cov.walk("clinic")[0], cov.walk("kindergarten")[0], equal_nan=True)
+    before = cov.walk("kindergarten")[0]
+    cov.access = cov.access.assign(snap_m=cov.access["snap_m"] + 100.0)  # so is a new access frame
+    np.testing.assert_allclose(cov.walk("kindergarten")[0], before + 100.0)
+
+
+def test_updated_report_equals_a_fresh_gap_report() -> None:
+    extract, graph = zhuhai(), zhuhai_graph()
+    buildings = extract.buildings.copy()
+    rng = np.random.default_rng(2)
+    x = buildings.representative_point().x
+    buildings["community_ref"] = np.where(x < 113.537, "community/west", "community/east")
+    buildings["grid_ref"] = np.where(
+        rng.random(len(buildings)) < 0.05, None, "grid/" + (x * 200).astype(int).astype(str)
+    )
+    households = pd.DataFrame(
+        {"building_ref": rng.choice(buildings["source_id"], 4000), "size": rng.integers(1, 6, 4000)}
+    )
+    buildings = population(buildings, households)
+    services = service_layer()
+    cov = coverage(graph, buildings, services)
+    point = shapely.Point(113.535, 22.281)
+    scenarios = {  # name: (coverage after, type changed)
+        "add": (add_service(cov, service_id="clinic/new", service_type="clinic", point=point), "clinic"),
+        "move": (move_service(cov, service_id="clinic/2", point=point), "clinic"),
+        "remove": (remove_service(cov, service_id="clinic/6"), "clinic"),
+        "remove party center": (remove_service(cov, service_id="party_center/0"), "party_center"),
+        "move in place": (
+            move_service(cov, service_id="clinic/4", point=shapely.Point(SERVICES["clinic"][4])),
+            "clinic",
+        ),
+    }
+    shuffled = buildings.iloc[rng.permutation(len(buildings))[:-30]]  # another order, some buildings missing
+    changed = 0
+    for frame in (buildings, shuffled):
+        for by in ("grid_ref", ["community_ref", "grid_ref"], None):
+            report = gap_report(cov.table(), frame, by=by)
+            for name, (after, kind) in scenarios.items():
+                got = updated_report(report, cov, after, frame, service_types=[kind], by=by)
+                expected = gap_report(after.table(), frame, by=by)
+                pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=f"{name} by {by}")
+                changed += (got["buildings_covered"] != report["buildings_covered"]).any()
+    assert changed >= 4 * 2 * 3  # every scenario but the move in place changed some group
+    # a type the report lacks (scenario on a type added since) is reported in full and appended
+    only = gap_report(cov.table(["kindergarten"]), buildings)
+    added = updated_report(only, cov, scenarios["add"][0], buildings, service_types=["clinic"])
+    pd.testing.assert_frame_equal(
+        added.iloc[len(only) :].reset_index(drop=True), gap_report(scenarios["add"][0].table(["clinic"]), buildings)
+    )
 
 
 def test_gap_report_uncovered_list_and_completeness() -> None:
