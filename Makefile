@@ -24,6 +24,7 @@ bench:
 	.venv/bin/python benchmarks/import.py
 	.venv/bin/python benchmarks/coverage.py
 	.venv/bin/python benchmarks/centers.py
+	.venv/bin/python benchmarks/stored.py
 
 stop-db:
 	bash scripts/db.sh stop

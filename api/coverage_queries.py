@@ -23,31 +23,30 @@ GROUPS = {
 }
 
 STATS_SQL = """
-WITH budgets(profile, level, budget_m) AS (
-    SELECT * FROM unnest(CAST(:profiles AS text[]), CAST(:levels AS float8[]), CAST(:budgets AS float8[]))
-), people AS (
+WITH people AS (
     SELECT building_id, count(*) AS households, sum(size) AS residents FROM households GROUP BY building_id
 )
-SELECT {group_id} AS group_id, {group_label} AS group_name, c.service_type, l.profile, l.level,
+SELECT {group_id} AS group_id, {group_label} AS group_name, c.service_type,
        count(*) AS buildings,
-       count(*) FILTER (WHERE c.walk_m <= l.budget_m) AS buildings_covered,
        sum(coalesce(b.households, p.households, 0)) AS households,
-       coalesce(sum(coalesce(b.households, p.households, 0)) FILTER (WHERE c.walk_m <= l.budget_m), 0)
-           AS households_covered,
        sum(coalesce(p.residents, 0)) AS residents,
-       coalesce(sum(coalesce(p.residents, 0)) FILTER (WHERE c.walk_m <= l.budget_m), 0) AS residents_covered
+       {covered}
 FROM building_coverage c
 JOIN buildings b ON b.id = c.building_id
 LEFT JOIN people p ON p.building_id = b.id
 LEFT JOIN grids g ON g.id = b.grid_id
 LEFT JOIN communities m ON m.id = g.community_id
 LEFT JOIN streets s ON s.id = m.street_id
-CROSS JOIN budgets l
 WHERE (CAST(:service_type AS text) IS NULL OR c.service_type = :service_type)
   AND (CAST(:group_filter AS bigint) IS NULL OR {group_id} = :group_filter)
-GROUP BY 1, 2, c.service_type, l.profile, l.level
-ORDER BY 2 NULLS LAST, 1, c.service_type, l.profile, l.level
+GROUP BY 1, 2, c.service_type
+ORDER BY 2 NULLS LAST, 1, c.service_type
 """
+# One set of covered sums per (profile, level) budget :budget_<i>, in the same pass over the rows.
+COVERED_SQL = """count(*) FILTER (WHERE c.walk_m <= :budget_{i}) AS buildings_covered_{i},
+       coalesce(sum(coalesce(b.households, p.households, 0)) FILTER (WHERE c.walk_m <= :budget_{i}), 0)
+           AS households_covered_{i},
+       coalesce(sum(coalesce(p.residents, 0)) FILTER (WHERE c.walk_m <= :budget_{i}), 0) AS residents_covered_{i}"""
 
 UNCOVERED_SQL = """
 SELECT json_build_object(
@@ -92,27 +91,28 @@ def gap_stats(
 ) -> list[dict]:
     """Covered / not covered buildings, households and residents per group, service type, profile and level."""
     group_id_sql, group_label_sql = GROUPS[by]
-    rows = budgets(profiles, levels)
-    result = conn.execute(
-        text(STATS_SQL.format(group_id=group_id_sql, group_label=group_label_sql)),
-        {
-            "profiles": [r[0] for r in rows],
-            "levels": [r[1] for r in rows],
-            "budgets": [r[2] for r in rows],
-            "service_type": service_type,
-            "group_filter": group_id,
-        },
-    )
+    limits = budgets(profiles, levels)
+    covered = ",\n       ".join(COVERED_SQL.format(i=i) for i in range(len(limits)))
+    sql = STATS_SQL.format(group_id=group_id_sql, group_label=group_label_sql, covered=covered)
+    params = {"service_type": service_type, "group_filter": group_id}
+    params.update({f"budget_{i}": budget for i, (_, _, budget) in enumerate(limits)})
     out = []
-    for row in result.mappings():
-        item = dict(row)
-        for measure in ("buildings", "households", "residents"):
-            item[measure] = int(item[measure] or 0)
-            item[f"{measure}_covered"] = int(item[f"{measure}_covered"] or 0)
-            item[f"{measure}_uncovered"] = item[measure] - item[f"{measure}_covered"]
-        base = "residents" if item["residents"] > 0 else "buildings"
-        item["share"] = round(item[f"{base}_covered"] / item[base], 4) if item[base] else None
-        out.append(item)
+    for row in conn.execute(text(sql), params).mappings():
+        for i, (profile, level, _) in enumerate(limits):
+            item = {
+                "group_id": row["group_id"],
+                "group_name": row["group_name"],
+                "service_type": row["service_type"],
+                "profile": profile,
+                "level": level,
+            }
+            for measure in ("buildings", "households", "residents"):
+                item[measure] = int(row[measure] or 0)
+                item[f"{measure}_covered"] = int(row[f"{measure}_covered_{i}"] or 0)
+                item[f"{measure}_uncovered"] = item[measure] - item[f"{measure}_covered"]
+            base = "residents" if item["residents"] > 0 else "buildings"
+            item["share"] = round(item[f"{base}_covered"] / item[base], 4) if item[base] else None
+            out.append(item)
     return out
 
 

@@ -63,7 +63,8 @@ def clean_db(engine: Engine) -> Iterator[Engine]:
 
     def truncate() -> None:
         with engine.begin() as conn:
-            tables = ", ".join([*store.LAYERS, "grid_worker_grids", "import_runs"])
+            derived = ["building_coverage", "coverage_runs", "center_assignments", "center_runs"]
+            tables = ", ".join([*store.LAYERS, "grid_worker_grids", "import_runs", *derived])
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
     truncate()

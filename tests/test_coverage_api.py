@@ -35,7 +35,7 @@ def area(engine):
     yield area
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
-        conn.execute(text("TRUNCATE coverage_runs CASCADE"))
+        conn.execute(text("TRUNCATE coverage_runs, building_coverage"))
 
 
 @pytest.fixture(scope="module")
