@@ -2,13 +2,13 @@
 
 The problem, per grid: households h (supply 1), centers c (capacity u_c), arcs (h, c) with an integer cost.
 Maximise the number of households assigned, then minimise the total cost. Grids never share arcs: `solve_flow`
-takes all grids at once and solves each connected component (at most a grid) on its own.
+takes all grids at once and solves each grid (``groups``) or else each connected component on its own.
 
 Two exact back ends:
 
 - ``ortools``: OR-Tools ``SimpleMinCostFlow.solve_max_flow_with_min_cost`` (cost scaling, C++), source → households
-  → centers → sink, per component (one graph of 400k households takes 25 s, 1024 graphs of a grid 2 s). Needs the
-  optional ``ortools`` package; 1.2–1.8× faster than scipy at 400k.
+  → centers → sink, per grid: cost scaling slows down on one graph of all grids (400k households: 52 s as one graph,
+  ~4 s as 987 graphs of a grid; batching even 4 grids per graph is slower). ~1.7× faster than scipy per grid.
 - ``scipy``: ``scipy.sparse.csgraph.min_weight_full_bipartite_matching`` (LAPJVsp) per grid, each center expanded
   into u_c identical slot columns. When neither side can be matched in full (households out of reach *and* free
   capacity), every household gets a private "uncovered" column of cost M > n·max cost, which makes coverage
@@ -21,6 +21,8 @@ household h assigned to a is optimal against every arc it was not given if ``cos
 for the arcs whose cost is known but were left out of the flow, and ``<= floor_h + min λ_c`` over the centers not
 listed for it, where ``floor_h`` is a lower bound of their cost. If every household passes, the LP dual is feasible
 for the whole problem and the solution is optimal for it (LP duality; the transport LP has integral optima).
+The prices are found on the moves between centers condensed to the cheapest per center pair of a grid (≤ m² per
+grid instead of one per arc), and ``min λ_c`` is looked up only for the households that need it.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def solve_flow(
     capacity: np.ndarray,
     n_households: int,
     solver: Solver = "auto",
+    groups: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Assign households to centers: max coverage, then min total cost (exact).
 
@@ -63,12 +66,14 @@ def solve_flow(
     cost : int64 cost of each arc (≥ 0).
     capacity : int capacity of each center (≥ 0).
     solver : ``'ortools'``, ``'scipy'`` or ``'auto'`` (OR-Tools when installed).
+    groups : (household group, center group), e.g. the grids: each group is solved on its own (arcs must stay within
+        a group). By default the connected components.
 
     Returns
     -------
     (n_households,) center index of each household, -1 where uncovered.
     """
-    arc_h, arc_c = np.asarray(arc_h, dtype=np.int64), np.asarray(arc_c, dtype=np.int64)
+    arc_h, arc_c = _index(arc_h), _index(arc_c)
     cost, capacity = np.asarray(cost, dtype=np.int64), np.asarray(capacity, dtype=np.int64)
     if (cost < 0).any() or (capacity < 0).any():
         raise ValueError("arc costs and capacities must be non-negative")
@@ -77,14 +82,20 @@ def solve_flow(
     if len(arc_h) == 0:
         return np.full(n_households, -1, dtype=np.int64)
     if solver == "ortools":
-        return _solve_ortools(arc_h, arc_c, cost, capacity, n_households)
+        return _solve_ortools(arc_h, arc_c, cost, capacity, n_households, groups)
     if solver == "scipy":
-        return _solve_scipy(arc_h, arc_c, cost, capacity, n_households)
+        return _solve_scipy(arc_h, arc_c, cost, capacity, n_households, groups)
     raise ValueError(f"unknown solver {solver!r}: use 'auto', 'ortools' or 'scipy'")
 
 
-def _solve_ortools(arc_h, arc_c, cost, capacity, n_households) -> np.ndarray:
-    """OR-Tools per component: cost scaling slows down on one graph of all grids (25 s vs 2 s for 400k)."""
+def _index(a) -> np.ndarray:
+    """An integer index array as it is (int32 stays int32: half the memory of the 10⁷ arcs of a district)."""
+    a = np.asarray(a)
+    return a if a.dtype.kind in "iu" else a.astype(np.int64)
+
+
+def _solve_ortools(arc_h, arc_c, cost, capacity, n_households, groups) -> np.ndarray:
+    """OR-Tools per group (module docstring: one graph of all grids is ~13× slower)."""
     from ortools.graph.python import min_cost_flow
 
     def one(h: np.ndarray, c: np.ndarray, cost: np.ndarray, cap: np.ndarray, n_h: int) -> np.ndarray:
@@ -105,40 +116,61 @@ def _solve_ortools(arc_h, arc_c, cost, capacity, n_households) -> np.ndarray:
         out[h[used]] = c[used]
         return out
 
-    return _per_component(one, arc_h, arc_c, cost, capacity, n_households)
+    return _per_group(one, arc_h, arc_c, cost, capacity, n_households, groups)
 
 
-def _components(arc_h: np.ndarray, arc_c: np.ndarray, n_households: int, n_c: int) -> tuple[np.ndarray, int]:
-    """Component label of every arc (households and centers joined by arcs), so each grid is solved alone."""
+def _components(arc_h: np.ndarray, arc_c: np.ndarray, n_households: int, n_c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Component label of every household and center (joined by arcs), so each grid is solved alone."""
     from scipy.sparse.csgraph import connected_components
 
     n = n_households + n_c
     graph = csr_array((np.ones(len(arc_h)), (arc_h, n_households + arc_c)), shape=(n, n))
-    count, labels = connected_components(graph, directed=False)
-    return labels[arc_h], count
+    _, labels = connected_components(graph, directed=False)
+    return labels[:n_households], labels[n_households:]
 
 
-def _per_component(solve, arc_h, arc_c, cost, capacity, n_households) -> np.ndarray:
-    """Run ``solve(h, c, cost, capacity, n_h)`` on each connected component with local indices."""
+def _local(group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Members sorted by group (stable), each group's start in that order, and each member's index in its group."""
+    order = np.argsort(group, kind="stable")
+    start = np.searchsorted(group[order], np.arange(int(group.max()) + 2 if len(group) else 1))
+    local = np.empty(len(group), dtype=np.int64)
+    local[order] = np.arange(len(group)) - start[group[order]]
+    return order, start, local
+
+
+def _per_group(solve, arc_h, arc_c, cost, capacity, n_households, groups) -> np.ndarray:
+    """Run ``solve(h, c, cost, capacity, n_h)`` on each group (default: connected component) with local indices.
+
+    Within a group households and centers keep their relative order, and arcs their order."""
     out = np.full(n_households, -1, dtype=np.int64)
-    label, _ = _components(arc_h, arc_c, n_households, len(capacity))
-    order = np.argsort(label, kind="stable")
-    cuts = np.flatnonzero(np.diff(label[order])) + 1
-    for part in np.split(order, cuts):
-        hs, h_local = np.unique(arc_h[part], return_inverse=True)
-        cs, c_local = np.unique(arc_c[part], return_inverse=True)
-        chosen = solve(h_local, c_local, cost[part], capacity[cs], len(hs))
+    hg, cg = groups if groups is not None else _components(arc_h, arc_c, n_households, len(capacity))
+    hg, cg = _index(hg), _index(cg)
+    n_groups = int(max(hg.max(initial=-1), cg.max(initial=-1))) + 1
+    # only households and centers with arcs are nodes (in their order): the others cannot change the solution
+    hg = np.where(np.bincount(arc_h, minlength=n_households) > 0, hg, n_groups)
+    cg = np.where(np.bincount(arc_c, minlength=len(capacity)) > 0, cg, n_groups)
+    h_order, h_start, h_local = _local(np.r_[hg, n_groups])  # a sentinel keeps every group's start defined
+    c_order, c_start, c_local = _local(np.r_[cg, n_groups])
+    arc_group = hg[arc_h]
+    order = None if (np.diff(arc_group) >= 0).all() else np.argsort(arc_group, kind="stable")
+    if order is not None:
+        arc_h, arc_c, cost, arc_group = arc_h[order], arc_c[order], cost[order], arc_group[order]
+    bounds = np.searchsorted(arc_group, np.arange(n_groups + 1))
+    for g in np.flatnonzero(np.diff(bounds) > 0):
+        a, b = bounds[g], bounds[g + 1]
+        hs, cs = h_order[h_start[g] : h_start[g + 1]], c_order[c_start[g] : c_start[g + 1]]
+        chosen = solve(h_local[arc_h[a:b]], c_local[arc_c[a:b]], cost[a:b], capacity[cs], len(hs))
         ok = chosen >= 0
         out[hs[ok]] = cs[chosen[ok]]
     return out
 
 
-def _solve_scipy(arc_h, arc_c, cost, capacity, n_households) -> np.ndarray:
-    return _per_component(_match, arc_h, arc_c, cost, capacity, n_households)
+def _solve_scipy(arc_h, arc_c, cost, capacity, n_households, groups) -> np.ndarray:
+    return _per_group(_match, arc_h, arc_c, cost, capacity, n_households, groups)
 
 
 def _match(h: np.ndarray, c: np.ndarray, cost: np.ndarray, capacity: np.ndarray, n_h: int) -> np.ndarray:
-    """One component by LAPJVsp on capacity-expanded columns; local center index per household or -1."""
+    """One group by LAPJVsp on capacity-expanded columns; local center index per household or -1."""
     slots = np.concatenate([[0], np.cumsum(capacity)])
     n_slots = int(slots[-1])
     if n_slots == 0:
@@ -153,20 +185,27 @@ def _match(h: np.ndarray, c: np.ndarray, cost: np.ndarray, capacity: np.ndarray,
     cols = np.repeat(slots[c], reps) + np.arange(reps.sum()) - np.repeat(start, reps)
     weight = np.repeat(cost, reps).astype(float) + 1.0  # LAPJVsp needs non-zero weights; a constant per household
     slot_center = np.repeat(np.arange(len(capacity)), capacity)
+    used = np.unique(h)  # households without arcs stay uncovered (and would make the matching fail)
+    row_of = np.full(n_h, -1, dtype=np.int64)
+    row_of[used] = np.arange(len(used))
+    rows, n_rows = row_of[rows], len(used)
     try:
-        graph = csr_array((weight, (rows, cols)), shape=(n_h, n_slots))
+        graph = csr_array((weight, (rows, cols)), shape=(n_rows, n_slots))
         r, s = min_weight_full_bipartite_matching(graph)
     except ValueError:  # neither side matches in full: add a private "uncovered" column per household
-        big = float(n_h + 1) * (float(cost.max()) + 2.0)
+        big = float(n_rows + 1) * (float(cost.max()) + 2.0)
         graph = csr_array(
-            (np.r_[weight, np.full(n_h, big)], (np.r_[rows, np.arange(n_h)], np.r_[cols, n_slots + np.arange(n_h)])),
-            shape=(n_h, n_slots + n_h),
+            (
+                np.r_[weight, np.full(n_rows, big)],
+                (np.r_[rows, np.arange(n_rows)], np.r_[cols, n_slots + np.arange(n_rows)]),
+            ),
+            shape=(n_rows, n_slots + n_rows),
         )
         r, s = min_weight_full_bipartite_matching(graph)
         keep = s < n_slots
         r, s = r[keep], s[keep]
     out = np.full(n_h, -1, dtype=np.int64)
-    out[r] = slot_center[s]
+    out[used[r]] = slot_center[s]
     return out
 
 
@@ -201,27 +240,36 @@ def certify(
     a group is optimal when all its households pass). A group whose own solution is not optimal (a price cycle, or
     a center with room and a positive price) fails as a whole.
     """
-    arc_h, arc_c, cost = np.asarray(arc_h), np.asarray(arc_c), np.asarray(cost, dtype=float)
-    own = assigned[arc_h]
+    arc_h, arc_c, cost = _index(arc_h), _index(arc_c), np.asarray(cost)
+    center_group, household_group = np.asarray(center_group), np.asarray(household_group)
+    assigned = np.asarray(assigned)
+    own = assigned.astype(np.int32 if len(capacity) < 2**31 - 1 else np.int64)[arc_h]
     covered = own >= 0
-    own_cost = np.full(len(assigned), np.nan)
+    own_cost = np.full(len(assigned), np.inf)
     mine = covered & (arc_c == own)
-    own_cost[arc_h[mine]] = cost[mine]
-    # price constraints λ_c ≥ λ_a - w(a, c): moving a household of a to c costs w
-    other = covered & (arc_c != own)
-    a, c = own[other], arc_c[other]
-    w = cost[other] - own_cost[arc_h[other]]
-    price, cycle = _prices(a, c, w, center_group)
+    np.minimum.at(own_cost, arc_h[mine], cost[mine])  # parallel arcs: the solver used the cheapest
+    # price constraints λ_c ≥ λ_a - w(a, c): moving a household of a to c costs w (inf: not a move)
+    move = own_cost[arc_h]
+    np.subtract(cost, move, out=move)
+    move[~covered | mine] = np.inf
+    del covered, mine
+    groups = _Groups(center_group)
+    price, cycle = _prices(own, arc_c, move, groups)
+    del own, move
     if extra_h is None:
         extra_h, extra_c, extra_cost = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    extra_h, extra_c = np.asarray(extra_h, dtype=np.int64), np.asarray(extra_c, dtype=np.int64)
-    known_h, known_c = np.r_[arc_h, extra_h].astype(np.int64), np.r_[arc_c, extra_c].astype(np.int64)
-    min_price = _min_price_excluded(known_h, known_c, price, center_group, household_group, len(assigned))
+    extra_h, extra_c = _index(extra_h), _index(extra_c)
     alpha = np.where(assigned >= 0, own_cost + price[np.maximum(assigned, 0)], np.inf)
-    ok = np.where(assigned >= 0, alpha <= floor + min_price + 1e-9, ~np.isfinite(floor))
+    ok = np.where(assigned >= 0, alpha <= floor + 1e-9, ~np.isfinite(floor))  # prices are >= 0
+    needy = np.flatnonzero((assigned >= 0) & ~ok)  # these need the cheapest center they have no arc to
+    if len(needy):
+        min_price = groups.min_price_excluded((arc_h, extra_h), (arc_c, extra_c), price, household_group, needy)
+        ok[needy] = alpha[needy] <= floor[needy] + min_price + 1e-9
     if len(extra_h):
-        slack = np.asarray(extra_cost, dtype=float) + price[extra_c] + 1e-9 - alpha[extra_h]
-        ok &= np.bincount(extra_h[slack < 0], minlength=len(assigned)) == 0
+        slack = price[extra_c]
+        slack += extra_cost
+        slack -= alpha[extra_h]
+        ok &= np.bincount(extra_h[slack < -1e-9], minlength=len(assigned)) == 0
     # complementary slackness: a center with room must cost nothing, or some household could move there
     load = np.bincount(assigned[assigned >= 0], minlength=len(capacity))
     bad = np.unique(np.r_[cycle, center_group[(load < capacity) & (price > 1e-9)]])
@@ -230,21 +278,76 @@ def certify(
     return ok
 
 
-def _prices(a: np.ndarray, c: np.ndarray, w: np.ndarray, center_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Smallest prices λ ≥ 0 with λ_c ≥ λ_a - w for every arc a → c (Bellman-Ford for longest paths).
+class _Groups:
+    """Centers numbered within their group (grid), for per-group dense tables of centers."""
 
-    Only arcs with w below the largest price of their grid can bind, so the search starts with the negative arcs
-    and takes in more as prices rise. Returns the prices and the groups left with a positive cycle (no solution).
+    def __init__(self, center_group: np.ndarray) -> None:
+        self.group = np.asarray(center_group, dtype=np.int64)
+        self.n_groups = int(self.group.max()) + 1 if len(self.group) else 0
+        self.order, self.start, self.local = _local(np.r_[self.group, self.n_groups])
+        self.size = np.diff(self.start)[: self.n_groups]
+        square = self.size.astype(np.int64) ** 2
+        self.offset = np.cumsum(square) - square
+        self.table = np.full(int(square.sum()), np.inf)  # per group, (a, c) → cheapest w of a move a → c
+
+    def condense(self, a: np.ndarray, c: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Add moves a → c of cost w to the table; all its moves (the cheapest of each center pair)."""
+        if len(a):
+            g = self.group[a]
+            np.minimum.at(self.table, self.offset[g] + self.local[a] * self.size[g] + self.local[c], w)
+        at = np.flatnonzero(np.isfinite(self.table))
+        g = np.searchsorted(self.offset, at, side="right") - 1
+        a_loc, c_loc = np.divmod(at - self.offset[g], self.size[g])
+        return self.order[self.start[g] + a_loc], self.order[self.start[g] + c_loc], self.table[at]
+
+    def min_price_excluded(
+        self, hs: tuple, cs: tuple, price: np.ndarray, household_group: np.ndarray, which: np.ndarray
+    ) -> np.ndarray:
+        """For households `which`, the lowest price among the centers of their group they have no arc to (inf if
+        none)."""
+        hg = np.asarray(household_group, dtype=np.int64)
+        width = np.r_[self.size, 0][np.where((hg >= 0) & (hg < self.n_groups), hg, self.n_groups)]
+        slot = np.full(len(hg), -1, dtype=np.int32)
+        slot[which] = np.arange(len(which))
+        offset = np.cumsum(width[which]) - width[which]
+        has = np.zeros(int(width[which].sum()) + 1, dtype=bool)
+        for h, c in zip(hs, cs, strict=True):
+            arc = np.flatnonzero(slot[h] >= 0)  # the arcs of those households
+            h, c = h[arc], c[arc]
+            mine = hg[h] == self.group[c]
+            has[offset[slot[h[mine]]] + self.local[c[mine]]] = True
+        ranked = np.lexsort((price, self.group))  # each group's centers, cheapest first
+        out = np.full(len(which), np.inf)
+        todo = np.flatnonzero(width[which] > 0)
+        for j in range(int(width[which].max(initial=0))):
+            todo = todo[width[which[todo]] > j]
+            if not len(todo):
+                break
+            cand = ranked[self.start[hg[which[todo]]] + j]
+            free = ~has[offset[todo] + self.local[cand]]
+            out[todo[free]] = price[cand[free]]
+            todo = todo[~free]
+        return out
+
+
+def _prices(a: np.ndarray, c: np.ndarray, w: np.ndarray, groups: _Groups) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest prices λ ≥ 0 with λ_c ≥ λ_a - w for every move a → c (Bellman-Ford for longest paths).
+
+    Only a move with w below the price of its center a can bind (λ_c ≥ 0), so the search starts with the negative
+    ones and takes in more as prices rise; parallel moves are condensed to the cheapest per center pair first.
+    Returns the prices and the groups left with a positive cycle (no solution).
     """
+    center_group = groups.group
     n_c = len(center_group)
     price = np.zeros(n_c)
     if not (w < 0).any():
         return price, np.zeros(0, dtype=center_group.dtype)
-    group_a = center_group[a]
-    n_groups = int(center_group.max()) + 1
-    active = w < 0
+    taken = np.zeros(len(a), dtype=bool)
+    wider = w < 0
     for _ in range(n_c + 2):
-        aa, cc, ww = a[active], c[active], w[active]
+        fresh = wider & ~taken
+        taken |= fresh
+        aa, cc, ww = groups.condense(a[fresh], c[fresh], w[fresh])
         for _ in range(n_c + 1):
             new = price.copy()
             np.maximum.at(new, cc, price[aa] - ww)
@@ -254,49 +357,7 @@ def _prices(a: np.ndarray, c: np.ndarray, w: np.ndarray, center_group: np.ndarra
             price = new
         else:
             return price, np.unique(center_group[rise])
-        top = np.zeros(n_groups)
-        np.maximum.at(top, center_group, price)
-        wider = w < top[group_a]
-        if not (wider & ~active).any():
+        wider = w < np.r_[price, 0.0][a]  # a = -1 (no center) reads 0
+        if not (wider & ~taken).any():
             return price, np.zeros(0, dtype=center_group.dtype)
-        active |= wider
     return price, np.zeros(0, dtype=center_group.dtype)
-
-
-def _min_price_excluded(
-    arc_h: np.ndarray,
-    arc_c: np.ndarray,
-    price: np.ndarray,
-    center_group: np.ndarray,
-    household_group: np.ndarray,
-    n_households: int,
-) -> np.ndarray:
-    """Per household, the lowest price among the centers of its group it has no arc to (inf if none)."""
-    n_c = len(price)
-    out = np.full(n_households, np.inf)
-    if n_c == 0 or n_households == 0:
-        return out
-    per_h = np.bincount(arc_h, minlength=n_households)
-    m = int(per_h.max()) + 1 if len(arc_h) else 1
-    order = np.lexsort((price, center_group))
-    groups = center_group[order]
-    starts = np.searchsorted(groups, groups, side="left")
-    rank = np.arange(n_c) - starts
-    n_groups = int(max(center_group.max(), household_group.max())) + 1
-    cheapest = np.full((n_groups, m), -1, dtype=np.int64)  # per group: its m cheapest centers, by price
-    top = rank < m
-    cheapest[groups[top], rank[top]] = order[top]
-    keys = np.sort(arc_h.astype(np.int64) * n_c + arc_c, kind="stable")  # runs sorted by household: cheap
-    todo = np.flatnonzero(household_group >= 0)
-    for j in range(m):
-        if len(todo) == 0:
-            break
-        cand = cheapest[household_group[todo], j]
-        none_left = cand < 0
-        want = todo * n_c + np.maximum(cand, 0)
-        at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
-        has_arc = (keys[at] == want) if len(keys) else np.zeros(len(todo), dtype=bool)
-        found = ~none_left & ~has_arc
-        out[todo[found]] = price[cand[found]]
-        todo = todo[~found & ~none_left]
-    return out

@@ -1,7 +1,7 @@
 """Walking distances from households to the center households (党员中心户) of their grid, as candidate pairs.
 
-`walk_pairs` computes, grid by grid, the network distance from every household to every center household of the
-same grid and keeps the k nearest of each household: the candidate arcs of the assignment (`gis.centers`).
+`walk_pairs` computes the network distance from every household to every center household of the same grid and
+keeps the k nearest of each household: the candidate arcs of the assignment (`gis.centers`).
 
 A point reaches the walk graph through one or two *accesses* (`Access`): a graph node and the metres from the point
 to it. A point snapped onto a road segment has two (the segment's end nodes, at snap distance + distance along the
@@ -14,9 +14,11 @@ segment); a point placed on a node has one. Household → center distance is the
 - both on the same segment: snap + distance along the segment + snap (no detour through an end node).
 
 The graph is a scipy CSR matrix in metres holding both directions of every edge (as `gis.network.build_walk_graph`
-stores it). One Dijkstra per grid starts from all accesses of the grid's centers, bounded by `limit_m`; with node
-coordinates (`node_xy`, metres) the graph is first cropped to the centers' bounding box grown by `limit_m`, which
-loses no path of length ≤ `limit_m` (a walk is never shorter than the straight line) and keeps each search small.
+stores it). The searches run on its exact reduction to junctions (`gis.center_graph`): one Dijkstra per center
+household, many grids per scipy call, bounded by a radius of the grid's size (doubled for the grids where some
+household has fewer than k centers within it, up to `limit_m`); with node coordinates (`node_xy`, metres) each call
+is cropped to its centers' bounding box grown by the radius, which loses no path (a walk is never shorter than the
+straight line). Everything after the searches is vectorised over the whole batch.
 """
 
 from __future__ import annotations
@@ -27,14 +29,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.sparse import csr_array, csr_matrix
-from scipy.sparse.csgraph import connected_components, dijkstra
+
+from gis.center_graph import reduce_graph
+from gis.center_search import Plan, chunks, kept_access, morton, piece_access
 
 __all__ = ["DEFAULT_K", "DEFAULT_LIMIT_M", "Access", "walk_pairs"]
 
 DEFAULT_K = 25  # centers listed per household (the assignment's first stage uses the nearest 15 of them)
 DEFAULT_LIMIT_M = 3000.0  # a 中心户 further than this (≈ 40 min on foot) is not a neighbour
-_CROP_MARGIN = 1.01  # metric CRS scale error is < 0.04 %; 1 % keeps the crop safely exact
-_SAME_SPOT_M = 0.05  # points snapped this close, at the same distance from the road, are one building
 _FIRST_RADIUS_M = 300.0  # first search radius (at least the grid's own size)
 
 
@@ -119,100 +121,26 @@ def _column(frame: pd.DataFrame, name: str, default: object) -> np.ndarray:
     return frame[name].to_numpy() if name in frame.columns else np.full(len(frame), default, dtype=object)
 
 
-class _Nodes:
-    """Node coordinates sorted by x, to crop the graph to a box quickly."""
-
-    def __init__(self, node_xy: np.ndarray) -> None:
-        self.xy = np.asarray(node_xy, dtype=float)
-        self.by_x = np.argsort(self.xy[:, 0], kind="stable")
-        self.xs = self.xy[self.by_x, 0]
-
-    def crop(self, graph: csr_array, sources: np.ndarray, limit: float) -> tuple[csr_array, np.ndarray]:
-        """The subgraph of nodes within the sources' bounding box grown by `limit`; old → new index (-1 outside)."""
-        xy = self.xy[sources]
-        grow = limit * _CROP_MARGIN + 1.0
-        lo, hi = xy.min(axis=0) - grow, xy.max(axis=0) + grow
-        a, b = np.searchsorted(self.xs, [lo[0], hi[0]], side="left")[0], np.searchsorted(self.xs, hi[0], "right")
-        cand = self.by_x[a:b]
-        y = self.xy[cand, 1]
-        keep = np.sort(cand[(y >= lo[1]) & (y <= hi[1])])
-        local = np.full(len(self.xy), -1, dtype=np.int64)
-        local[keep] = np.arange(len(keep))
-        return graph[keep][:, keep], local
-
-
-def _with_sources(graph: csr_array, heads: np.ndarray, weights: np.ndarray) -> csr_array:
-    """`graph` plus one virtual node per row of `heads` with out-edges to those nodes (weights in metres).
-
-    A virtual node has no in-edges, so no path passes through it: one Dijkstra per source point, starting at its
-    exact position (both ends of its segment at once). Missing heads (-1) are left out.
-    """
-    n = graph.shape[0]
-    ok = heads >= 0
-    counts = ok.sum(axis=1)
-    indptr = np.r_[graph.indptr.astype(np.int64), graph.indptr[-1] + np.cumsum(counts)]
-    weights = np.maximum(weights[ok], 1e-6)  # an explicit zero would be dropped: keep the connection
-    return csr_array(
-        (np.r_[graph.data, weights], np.r_[graph.indices, heads[ok]].astype(np.int64), indptr),
-        shape=(n + len(heads), n + len(heads)),
-    )
-
-
-def _grid_matrix(
-    graph: csr_array,
-    access: Access,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    *,
-    nodes: _Nodes | None,
-    limit: float,
-) -> np.ndarray:
-    """(len(rows), len(cols)) network metres from points `rows` to points `cols` (inf beyond `limit`)."""
-    src_node, src_off = access.node[cols], access.offset_m[cols]
-    valid = src_node >= 0
-    if not valid.any() or len(rows) == 0:
-        return np.full((len(rows), len(cols)), np.inf)
-    sub, local = graph, None
-    if nodes is not None and np.isfinite(limit):
-        sub, local = nodes.crop(graph, np.unique(src_node[valid]), limit)
-    if local is not None:
-        src_node = np.where(src_node >= 0, local[np.maximum(src_node, 0)], -1)
-    n_sub = sub.shape[0]
-    dist = dijkstra(
-        _with_sources(sub, src_node, src_off), directed=True, indices=n_sub + np.arange(len(cols)), limit=limit
-    )[:, :n_sub]
-    hh_node = access.node[rows]
-    if local is not None:
-        hh_node = np.where(hh_node >= 0, local[np.maximum(hh_node, 0)], -1)
-    hh_off = np.where(hh_node >= 0, access.offset_m[rows], np.inf)
-    reach = dist[:, np.maximum(hh_node, 0)] + hh_off[None]  # (n_cols, n_rows, m)
-    return reach.min(axis=2).T
-
-
-def _nearest_matrix(
-    graph: csr_array,
-    access: Access,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    *,
-    nodes: _Nodes | None,
-    limit: float,
-    need: np.ndarray,
-) -> np.ndarray:
-    """`_grid_matrix` searched only as far as needed: from a radius of the grid's size, doubled until every row
-    has ``need[row]`` centers within it (or `limit` is reached). Every finite entry is exact; an inf one is further
-    than every finite one of its row, or beyond `limit`."""
-    if nodes is None or not np.isfinite(limit):
-        return _grid_matrix(graph, access, rows, cols, nodes=nodes, limit=limit)
-    at = np.r_[access.node[rows].ravel(), access.node[cols].ravel()]
-    xy = nodes.xy[at[at >= 0]]
-    span = float(np.hypot(*(xy.max(axis=0) - xy.min(axis=0)))) if len(xy) else 0.0
-    radius = min(limit, max(_FIRST_RADIUS_M, span))
-    while True:
-        dist = _grid_matrix(graph, access, rows, cols, nodes=nodes, limit=radius)
-        if radius >= limit or (np.isfinite(dist).sum(axis=1) >= need).all():
-            return dist
-        radius = min(limit, 2 * radius)
+def _frame(ids: pd.Series, h: np.ndarray, c: np.ndarray, d: np.ndarray) -> pd.DataFrame:
+    """The pairs table; ids as categoricals of the households' ids that occur (cheap to build and to look up),
+    when those are unique."""
+    used = np.zeros(len(ids), dtype=bool)
+    used[h] = True
+    used[c] = True
+    if used.all():
+        index, hc, cc = pd.Index(ids), h, c
+    else:
+        at = np.flatnonzero(used)
+        code = np.full(len(ids), -1, dtype=h.dtype)
+        code[at] = np.arange(len(at))
+        index, hc, cc = pd.Index(ids.to_numpy()[at]), code[h], code[c]
+    if index.is_unique and not index.hasnans:
+        dtype = pd.CategoricalDtype(index)
+        hid, cid = pd.Categorical.from_codes(hc, dtype=dtype), pd.Categorical.from_codes(cc, dtype=dtype)
+    else:
+        values = ids.to_numpy()
+        hid, cid = values[h], values[c]
+    return pd.DataFrame({"household_id": hid, "center_id": cid, "walk_m": d}, copy=False)
 
 
 def walk_pairs(
@@ -247,82 +175,130 @@ def walk_pairs(
 
     Returns
     -------
-    DataFrame with ``household_id``, ``center_id``, ``walk_m``: every household's nearest centers first. A center
-    not listed for a household is at least as far as the farthest one listed for it, or beyond `limit_m` or
-    unreachable: the contract `gis.centers.assign_centers` relies on to prove its k-nearest result optimal.
+    DataFrame with ``household_id``, ``center_id`` (categoricals of the households' ids when those are unique),
+    ``walk_m``: grid by grid, household by household, every household's nearest centers first. A center not listed
+    for a household is at least as far as the farthest one listed for it, or beyond `limit_m` or unreachable: the
+    contract `gis.centers.assign_centers` relies on to prove its k-nearest result optimal.
     """
     if len(access) != len(households):
         raise ValueError(f"access has {len(access)} rows, households {len(households)}")
     limit = np.inf if limit_m is None else float(limit_m)
-    ids = households["id"].to_numpy()
-    grid = households["grid_id"].to_numpy()
+    ids = households["id"]
+    n = len(households)
     is_center = np.asarray(list(centers), dtype=bool) if centers is not None else households["is_center"].to_numpy(bool)
     is_client = np.asarray(list(clients), dtype=bool) if clients is not None else ~is_center
-    building = _column(households, "building", None)
-    has_grid = pd.notna(grid)
-    codes, uniques = pd.factorize(pd.Series(grid), use_na_sentinel=True)
-    wanted = np.ones(len(uniques), dtype=bool)
-    if grids is not None:
-        wanted = pd.Index(uniques).isin(list(grids))
-    forced: dict[int, set[int]] = {}
+    grid = households["grid_id"]
+    member = grid.notna().to_numpy() if grids is None else grid.isin(list(grids)).to_numpy() & grid.notna().to_numpy()
+    codes = np.full(n, -1, dtype=np.int64)
+    codes[member], uniques = pd.factorize(grid[member], use_na_sentinel=True)  # grids in order of appearance
+    n_grids = len(uniques)
+    rows, cols = np.flatnonzero(member & is_client), np.flatnonzero(member & is_center)
+    rows, cols = rows[np.argsort(codes[rows], kind="stable")], cols[np.argsort(codes[cols], kind="stable")]
+    row_count, col_count = np.bincount(codes[rows], minlength=n_grids), np.bincount(codes[cols], minlength=n_grids)
+    active = np.flatnonzero((row_count > 0) & (col_count > 0))
+    if not len(active):
+        return _frame(ids, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    col_j = np.full(n, -1, dtype=np.int64)
+    col_j[cols] = np.arange(len(cols)) - (np.cumsum(col_count) - col_count)[codes[cols]]
+    fh = fc = np.zeros(0, dtype=np.int64)
     if include is not None and len(include):
         pos = pd.Index(ids)
-        hi, ci = pos.get_indexer(include["household_id"]), pos.get_indexer(include["center_id"])
-        for h, c in zip(hi, ci, strict=True):
-            if h >= 0 and c >= 0:
-                forced.setdefault(int(h), set()).add(int(c))
-    order = np.argsort(codes, kind="stable")
-    nodes = _Nodes(node_xy) if node_xy is not None else None
-    node_component = connected_components(graph, directed=True, connection="weak")[1]
+        fh, fc = pos.get_indexer(include["household_id"]), pos.get_indexer(include["center_id"])
+        ok = (fh >= 0) & (fc >= 0)
+        fh, fc = fh[ok], fc[ok]
+        ok = (codes[fh] == codes[fc]) & (col_j[fc] >= 0) & member[fh] & is_client[fh]
+        fh, fc = fh[ok], fc[ok]
+    red = reduce_graph(graph, node_xy)
+    mem = np.r_[rows, cols]
     first_node = np.max(access.node, axis=1)
-    component = np.where(first_node >= 0, node_component[np.maximum(first_node, 0)], -1)
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    out_h, out_c, out_d = [], [], []
-    for g in np.flatnonzero(wanted):
-        members = order[bounds[g] : bounds[g + 1]]
-        members = members[has_grid[members]]
-        rows, cols = members[is_client[members]], members[is_center[members]]
-        if len(rows) == 0 or len(cols) == 0:
-            continue
-        reachable = (component[rows][:, None] == component[cols][None, :]).sum(axis=1)
-        need = reachable if k is None else np.minimum(k, reachable)
-        dist = _nearest_matrix(graph, access, rows, cols, nodes=nodes, limit=limit, need=need)
-        if access.edge is not None:
-            e_r, e_c = access.edge[rows], access.edge[cols]
-            same = (e_r[:, None] == e_c[None, :]) & (e_r[:, None] >= 0)
-            if same.any():
-                direct = (
-                    access.snap_m[rows][:, None]
-                    + np.abs(access.along_m[rows][:, None] - access.along_m[cols][None, :])
-                    + access.snap_m[cols][None, :]
+    component = np.where(first_node >= 0, red.component[np.maximum(first_node, 0)], -1)
+    building = np.full(n, -1, dtype=np.int64)
+    building[mem] = pd.factorize(pd.Series(_column(households, "building", None)[mem]), use_na_sentinel=True)[0]
+    plan = Plan(
+        red=red,
+        rows=rows,
+        cols=cols,
+        row_start=np.cumsum(row_count) - row_count,
+        row_count=row_count,
+        col_start=np.cumsum(col_count) - col_count,
+        col_count=col_count,
+        col_j=col_j,
+        kept=kept_access(red, access.node, access.offset_m, mem),
+        pieces=piece_access(red, access.node, access.offset_m, mem),
+        edge=None if access.edge is None else (access.edge, access.along_m, access.snap_m),
+        component=component,
+        building=building,
+        k=k,
+        limit=limit,
+        forced=(fh, fc),
+        both=bool((member & is_client & is_center).any()),
+        buildings=bool((building >= 0).any()),
+    )
+
+    radius = np.full(n_grids, limit)
+    key = np.arange(n_grids, dtype=np.uint64)
+    if node_xy is not None:  # first radius: the grid's own size; batches of grids close together
+        xy = np.asarray(node_xy, dtype=float)
+        at = access.node[mem]
+        g = np.repeat(codes[mem], at.shape[1])[at.ravel() >= 0]
+        pts = xy[at.ravel()[at.ravel() >= 0]]
+        lo, hi = np.full((n_grids, 2), np.inf), np.full((n_grids, 2), -np.inf)
+        for axis in range(2):
+            np.minimum.at(lo[:, axis], g, pts[:, axis])
+            np.maximum.at(hi[:, axis], g, pts[:, axis])
+        seen = np.isfinite(lo[:, 0])
+        span = np.where(seen, np.hypot(*(hi - lo).T), 0.0)
+        if np.isfinite(limit):
+            radius = np.minimum(limit, np.maximum(_FIRST_RADIUS_M, span))
+        key[seen] = morton((lo[seen] + hi[seen]) / 2)
+    pending = active[np.argsort(key[active], kind="stable")]
+    out = _Output(row_count, col_count, k, codes[fh], n)
+    while len(pending):
+        again = []
+        for gs in chunks(pending, row_count, col_count):
+            r = float(radius[gs].max())
+            done, part = plan.batch(gs, r)
+            out.put(*part)
+            radius[gs[~done]] = min(limit, 2 * r)
+            again.append(gs[~done])
+        pending = np.concatenate(again)
+        pending = pending[np.argsort(key[pending], kind="stable")]
+    return _frame(ids, *out.pairs())
+
+
+class _Output:
+    """The pairs, written grid by grid into room sized for each grid's most pairs, then closed up in grid order
+    (one allocation of the ~10⁷ pairs instead of a copy per batch plus a final one)."""
+
+    def __init__(self, n_rows: np.ndarray, n_cols: np.ndarray, k: int | None, forced_grid: np.ndarray, n: int):
+        most = n_rows * (n_cols if k is None else np.minimum(k, n_cols))
+        most += np.bincount(forced_grid, minlength=len(n_rows))
+        self.start = np.cumsum(most) - most
+        self.count = np.zeros(len(n_rows), dtype=np.int64)
+        index = np.int32 if n < 2**31 - 1 else np.int64
+        total = int(most.sum())
+        self.h, self.c, self.d = np.empty(total, dtype=index), np.empty(total, dtype=index), np.empty(total)
+
+    def put(self, grids: np.ndarray, counts: np.ndarray, h: np.ndarray, c: np.ndarray, d: np.ndarray) -> None:
+        src = np.cumsum(counts) - counts
+        for g, s0, m in zip(grids.tolist(), src.tolist(), counts.tolist(), strict=True):
+            t0 = self.start[g]
+            self.h[t0 : t0 + m], self.c[t0 : t0 + m], self.d[t0 : t0 + m] = (
+                h[s0 : s0 + m],
+                c[s0 : s0 + m],
+                d[s0 : s0 + m],
+            )
+            self.count[g] = m
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        at = 0
+        for g in np.flatnonzero(self.count).tolist():  # close up the gaps, moving left (overlaps are safe)
+            t0, m = int(self.start[g]), int(self.count[g])
+            if t0 != at:
+                self.h[at : at + m], self.c[at : at + m], self.d[at : at + m] = (
+                    self.h[t0 : t0 + m],
+                    self.c[t0 : t0 + m],
+                    self.d[t0 : t0 + m],
                 )
-                dist = np.where(same, np.minimum(dist, direct), dist)
-                spot = np.abs(access.along_m[rows][:, None] - access.along_m[cols][None, :]) < _SAME_SPOT_M
-                spot &= np.abs(access.snap_m[rows][:, None] - access.snap_m[cols][None, :]) < _SAME_SPOT_M
-                dist[same & spot] = 0.0  # one spot: one building
-        b_r, b_c = building[rows], building[cols]
-        same_building = (b_r[:, None] == b_c[None, :]) & pd.notna(b_r)[:, None]
-        dist[same_building | (rows[:, None] == cols[None, :])] = 0.0
-        dist[dist > limit] = np.inf
-        keep = np.isfinite(dist)
-        nearest = np.argsort(dist, axis=1, kind="stable")  # each row: nearest first
-        if k is not None and dist.shape[1] > k:
-            top = np.zeros_like(keep)
-            np.put_along_axis(top, nearest[:, :k], True, axis=1)
-            keep &= top
-        for i in np.flatnonzero(np.isin(rows, list(forced))) if forced else ():
-            for center in forced[int(rows[i])]:
-                j = np.searchsorted(cols, center)
-                if j < len(cols) and cols[j] == center and np.isfinite(dist[i, j]):
-                    keep[i, j] = True
-        r = np.repeat(np.arange(len(rows)), dist.shape[1])
-        c = nearest.ravel()
-        chosen = keep[r, c]
-        r, c = r[chosen], c[chosen]
-        out_h.append(rows[r])
-        out_c.append(cols[c])
-        out_d.append(dist[r, c])
-    if not out_h:
-        return pd.DataFrame({"household_id": ids[:0], "center_id": ids[:0], "walk_m": np.zeros(0)})
-    h, c, d = np.concatenate(out_h), np.concatenate(out_c), np.concatenate(out_d)
-    return pd.DataFrame({"household_id": ids[h], "center_id": ids[c], "walk_m": d})
+            at += m
+        return self.h[:at], self.c[:at], self.d[:at]

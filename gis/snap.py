@@ -26,6 +26,7 @@ from gis.network import WalkGraph
 __all__ = ["SNAP_COLUMNS", "access_points", "snap_points"]
 
 SNAP_COLUMNS = ["edge", "snap_m", "to_u", "to_v", "x", "y", "component_size", "in_largest"]
+_NODE_CAPACITY = 4  # STRtree node size for the nearest-edge search
 
 
 def access_points(buildings: gpd.GeoDataFrame, *, entrances: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
@@ -65,25 +66,78 @@ def access_points(buildings: gpd.GeoDataFrame, *, entrances: gpd.GeoDataFrame | 
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=buildings.crs), crs=buildings.crs)
 
 
+def _fast_tree(graph: WalkGraph, largest_only: bool) -> tuple[shapely.STRtree, np.ndarray]:
+    """An STRtree over the same edges as `WalkGraph.edge_tree` with small nodes (capacity 4): nearest queries on
+    short street segments run about twice as fast as with the default 10. Kept in ``graph.cache``."""
+    key = ("snap.fast_tree", largest_only)
+    if key not in graph.cache:
+        items = np.flatnonzero(graph.edge_in_largest) if largest_only else np.arange(graph.n_edges)
+        graph.cache[key] = (shapely.STRtree(graph.edge_geometry[items], node_capacity=_NODE_CAPACITY), items)
+    return graph.cache[key]
+
+
 def _nearest(
     graph: WalkGraph, points: np.ndarray, *, largest_only: bool, max_snap_m: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Edge index of the nearest edge of each point (-1 if none within `max_snap_m`) and the distance to it."""
-    tree, items = graph.edge_tree(largest_only=largest_only)
+    """Edge index of the nearest edge of each point (-1 if none within `max_snap_m`) and the distance to it.
+
+    Every equally near edge is found (on a fast tree); a point with several takes the one the graph's own tree
+    returns, so the choice among ties is the same as always."""
     edge = np.full(len(points), -1, dtype=np.int64)
     dist = np.full(len(points), np.nan)
     valid = ~(shapely.is_missing(points) | shapely.is_empty(points))
-    if not valid.any() or len(items) == 0:
+    if not valid.any() or graph.n_edges == 0:
+        return edge, dist
+    tree, items = _fast_tree(graph, largest_only)
+    if len(items) == 0:
         return edge, dist
     where = np.flatnonzero(valid)
     # max_distance is applied afterwards: passing it to query_nearest makes the query ~2.5x slower
-    (query, hit), found = tree.query_nearest(points[where], return_distance=True, all_matches=False)
+    (query, hit), found = tree.query_nearest(points[where], return_distance=True, all_matches=True)
+    query, first, count = np.unique(query, return_index=True, return_counts=True)
+    hit, found = items[hit[first]], found[first]
+    tied = count > 1
+    if tied.any():
+        own, own_items = graph.edge_tree(largest_only=largest_only)
+        (q, h), _ = own.query_nearest(points[where[query[tied]]], return_distance=True, all_matches=False)
+        pick = np.empty(int(tied.sum()), dtype=np.int64)
+        pick[q] = own_items[h]
+        hit[tied] = pick
     if max_snap_m is not None:
         near = found <= max_snap_m
         query, hit, found = query[near], hit[near], found[near]
-    edge[where[query]] = items[hit]
+    edge[where[query]] = hit
     dist[where[query]] = found
     return edge, dist
+
+
+def _interpolate(lines: np.ndarray, along: np.ndarray) -> np.ndarray:
+    """(n, 2) coordinates of ``shapely.line_interpolate_point(lines, along)``, computed as GEOS does (its segment
+    walk, fraction and rounding), without making a point object per row: a third of the snapping time."""
+    if not len(lines) or (shapely.get_type_id(lines) != shapely.GeometryType.LINESTRING).any():
+        return shapely.get_coordinates(shapely.line_interpolate_point(lines, along))
+    coords, idx = shapely.get_coordinates(lines, return_index=True)
+    start = np.searchsorted(idx, np.arange(len(lines)))
+    n_seg = np.diff(np.r_[start, len(idx)]) - 1
+    out = coords[start].copy()  # along <= 0 (or an empty walk): the first point
+    total = np.zeros(len(lines))
+    todo = np.flatnonzero((along > 0) & (n_seg > 0))
+    j = 0
+    while len(todo):
+        p0, p1 = coords[start[todo] + j], coords[start[todo] + j + 1]
+        d = p1 - p0
+        seg_len = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])
+        hit = total[todo] + seg_len > along[todo]
+        if hit.any():
+            at = todo[hit]
+            frac = ((along[at] - total[at]) / seg_len[hit])[:, None]
+            out[at] = np.where(frac <= 0, p0[hit], np.where(frac >= 1, p1[hit], d[hit] * frac + p0[hit]))
+        total[todo[~hit]] += seg_len[~hit]
+        j += 1
+        last = j >= n_seg[todo[~hit]]
+        out[todo[~hit][last]] = coords[start[todo[~hit][last]] + j]  # beyond the end: the last point
+        todo = todo[~hit][~last]
+    return out
 
 
 def snap_points(
@@ -132,7 +186,7 @@ def snap_points(
         length = graph.edge_length[edge[ok]]
         to_u[ok] = fraction * length
         to_v[ok] = length - to_u[ok]
-        xy[ok] = shapely.get_coordinates(shapely.line_interpolate_point(lines, along))
+        xy[ok] = _interpolate(lines, along)
     component = np.where(ok, graph.edge_component[np.where(ok, edge, 0)] if graph.n_edges else -1, -1)
     sizes = np.where(ok, graph.component_sizes[np.where(ok, component, 0)] if graph.n_edges else 0, 0)
     out = pd.DataFrame(

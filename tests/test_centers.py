@@ -6,10 +6,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_array
+from scipy.sparse.csgraph import dijkstra
 
 from gis.center_flow import certify, have_ortools, solve_flow
+from gis.center_graph import reduce_graph
 from gis.center_pairs import Access, walk_pairs
 from gis.center_suggest import suggest_centers
 from gis.centers import assign_centers, assign_on_network, households_from_layers, prepare_households
@@ -175,6 +178,156 @@ def test_same_spot_without_building_column_is_zero_and_from_snap():
     assert pairs[2] == 0  # same spot: same building
     assert pairs[3] == pytest.approx(8 + 30 + 5 + 1)  # to node 1, along edge 1 (node 1 → 2)
     assert 4 not in pairs.index  # not snapped: no access
+
+
+def streets(seed: int, n: int = 40) -> tuple[csr_array, np.ndarray, np.ndarray, np.ndarray]:
+    """A random tree of streets with a few cross links, a detached ring with a stub, chains of 2 m to 40 m edges and
+    building stubs (leaves): what `gis.center_graph` reduces. Returns graph, xy, edge u, edge v."""
+    rng = np.random.default_rng(seed)
+    xy = [np.zeros(2)]
+    u, v = [], []
+    for i in range(1, n):
+        parent = int(rng.integers(0, i))
+        xy.append(xy[parent] + rng.normal(0, 20, 2))
+        u.append(parent), v.append(i)
+    for _ in range(3):  # cross links
+        a, b = rng.integers(0, n, 2)
+        if a != b:
+            u.append(int(a)), v.append(int(b))
+    ring = np.arange(n, n + 5)
+    for a, b in zip(ring, np.roll(ring, 1), strict=True):
+        u.append(int(a)), v.append(int(b))
+    xy += [np.array([500.0 + 10 * np.cos(t), 10 * np.sin(t)]) for t in np.linspace(0, 6, 5)]
+    xy.append(np.array([520.0, 0.0]))
+    u.append(n), v.append(n + 5)  # a stub on the ring
+    xy = np.array(xy)
+    u, v = np.array(u), np.array(v)
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    edges = pd.DataFrame({"lo": lo, "hi": hi}).drop_duplicates().query("lo != hi")
+    lo, hi = edges["lo"].to_numpy(), edges["hi"].to_numpy()
+    w = np.maximum(np.hypot(*(xy[lo] - xy[hi]).T), 0.5)
+    m = len(xy)
+    graph = csr_array((np.r_[w, w], (np.r_[lo, hi], np.r_[hi, lo])), shape=(m, m))
+    return graph, xy, lo, hi
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reduced_graph_keeps_every_distance(seed):
+    graph, xy, _, _ = streets(seed)
+    red = reduce_graph(graph, xy)
+    assert red.csr.shape[0] < graph.shape[0]  # chains and stubs are gone
+    full = dijkstra(graph)
+    kept = dijkstra(red.csr)
+    n = graph.shape[0]
+    via = np.full((n, n), np.inf)
+    for a in range(2):
+        for b in range(2):
+            ra, rb = red.rep[:, a], red.rep[:, b]
+            d = red.rep_m[:, a][:, None] + kept[np.maximum(ra, 0)][:, np.maximum(rb, 0)] + red.rep_m[:, b][None, :]
+            via = np.minimum(via, np.where((ra[:, None] >= 0) & (rb[None, :] >= 0), d, np.inf))
+    x, y = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    np.testing.assert_allclose(np.minimum(via, red.node_distance(x, y)), full, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_walk_pairs_equal_plain_dijkstra_on_chains_and_stubs(seed):
+    """Households on chains, stubs and shared end nodes: `walk_pairs` (reduced graph, batches) against one plain
+    Dijkstra per household on the full graph with the same rules."""
+    graph, xy, u, v = streets(seed)
+    rng = np.random.default_rng(seed)
+    n_h = 120
+    edge = rng.integers(0, len(u), n_h)
+    length = graph[u[edge], v[edge]]
+    along = rng.uniform(0, 1, n_h) * length
+    along[:4] = 0.0  # on a node, shared by the edges that meet there
+    snap = rng.uniform(0, 5, n_h)
+    access = Access.on_edges(edge_u=u[edge], edge_v=v[edge], to_u=along, to_v=length - along, snap_m=snap, edge=edge)
+    households = pd.DataFrame(
+        {
+            "id": [f"h{i}" for i in range(n_h)],
+            "grid_id": np.where(rng.random(n_h) < 0.5, "A", "B"),
+            "is_center": rng.random(n_h) < 0.3,
+            "building": np.where(rng.random(n_h) < 0.1, "b1", None),
+        }
+    )
+    got = walk_pairs(graph, households, access, node_xy=xy, k=None, limit_m=400)
+    full = dijkstra(graph)
+    want = {}
+    for i in np.flatnonzero(~households["is_center"]):
+        for j in np.flatnonzero(households["is_center"] & (households["grid_id"] == households.loc[i, "grid_id"])):
+            d = min(
+                access.offset_m[i, a] + full[access.node[i, a], access.node[j, b]] + access.offset_m[j, b]
+                for a in range(2)
+                for b in range(2)
+            )
+            if edge[i] == edge[j]:
+                gap = abs(access.along_m[i] - access.along_m[j])
+                d = min(d, snap[i] + gap + snap[j])
+                if gap < 0.05 and abs(snap[i] - snap[j]) < 0.05:
+                    d = 0.0
+            if households.loc[i, "building"] == "b1" and households.loc[j, "building"] == "b1":
+                d = 0.0
+            if d <= 400:
+                want[(f"h{i}", f"h{j}")] = d
+    table = got.astype({"household_id": str, "center_id": str}).set_index(["household_id", "center_id"])["walk_m"]
+    assert set(table.index) == set(want)
+    np.testing.assert_allclose(table.loc[list(want)].to_numpy(), list(want.values()), rtol=1e-12, atol=1e-9)
+    assert isinstance(got["household_id"].dtype, pd.CategoricalDtype)  # cheap to build and to look up
+
+
+def test_solve_flow_by_grid_equals_by_component():
+    graph, xy, access, households = town(seed=4, n_households=400)
+    hh = prepare_households(households)
+    pairs = walk_pairs(graph, households, access, node_xy=xy, k=6)
+    pos = pd.Index(hh["id"])
+    client = np.flatnonzero(~hh["is_center"])
+    center = np.flatnonzero(hh["is_center"])
+    h = np.searchsorted(client, pos.get_indexer(pairs["household_id"].astype(str)))
+    c = np.searchsorted(center, pos.get_indexer(pairs["center_id"].astype(str)))
+    cost = np.rint(pairs["walk_m"].to_numpy() * 1000).astype(np.int64)
+    capacity = hh["capacity"].to_numpy()[center]
+    grid = pd.factorize(hh["grid_id"])[0]
+    args = dict(arc_h=h, arc_c=c, cost=cost, capacity=capacity, n_households=len(client))
+    for solver in ("scipy", "ortools") if have_ortools() else ("scipy",):
+        by_component = solve_flow(**args, solver=solver)
+        by_grid = solve_flow(**args, solver=solver, groups=(grid[client], grid[center]))
+        total = [cost[(a[h] == c)].sum() for a in (by_component, by_grid)]  # one arc per pair here
+        assert total[0] == total[1] and ((by_component >= 0).sum() == (by_grid >= 0).sum())
+
+
+def test_snap_ties_and_points_as_before():
+    """The fast nearest-edge tree keeps the graph tree's choice between equally near edges, and the snapped
+    coordinates are GEOS's own to the last bit."""
+    import geopandas as gpd
+
+    from gis.network import build_walk_graph
+    from gis.snap import _interpolate, snap_points
+
+    nodes = gpd.GeoDataFrame(
+        {"source_id": ["a", "b", "c", "d"]},
+        geometry=gpd.points_from_xy([0, 100, 100, 0], [0, 0, 100, 100]),
+        crs="EPSG:32650",
+    )
+    edges = gpd.GeoDataFrame(
+        {"source_id": ["ab", "bc", "cd", "da"], "u_ref": ["a", "b", "c", "d"], "v_ref": ["b", "c", "d", "a"]},
+        geometry=[shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(100, 0), (100, 100)]),
+                  shapely.LineString([(100, 100), (0, 100)]), shapely.LineString([(0, 100), (0, 0)])],
+        crs="EPSG:32650",
+    )  # fmt: skip
+    graph = build_walk_graph(nodes, edges)
+    points = gpd.GeoSeries(gpd.points_from_xy([50, 10, 90, 30], [50, 10, 90, 60]), crs="EPSG:32650")
+    snapped = snap_points(graph, points)
+    tree, items = graph.edge_tree()
+    (q, hit), _ = tree.query_nearest(graph.to_metric(points), all_matches=False, return_distance=True)
+    assert snapped["edge"].tolist() == items[hit[np.argsort(q)]].tolist()  # (50, 50) ties with all four
+    rng = np.random.default_rng(0)
+    lines = np.array(
+        [shapely.LineString(np.cumsum(rng.normal(0, 30, (k, 2)), axis=0)) for k in rng.integers(2, 6, 500)]
+    )
+    along = rng.uniform(0, 1.2, 500) * shapely.length(lines)
+    along[:20] = 0.0
+    want = shapely.get_coordinates(shapely.line_interpolate_point(lines, along))
+    assert np.array_equal(_interpolate(lines, along), want)
 
 
 # --- exact assignment -------------------------------------------------------------------------------------------
