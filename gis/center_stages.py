@@ -124,14 +124,23 @@ def sorted_arcs(h: np.ndarray, c: np.ndarray, w: np.ndarray) -> tuple[np.ndarray
 
 
 def bonus_mm_per_client(p: Problem, prev: np.ndarray, bonus_mm: float | None, longest_m: float) -> np.ndarray:
-    """Per client, the cost (mm) added to every arc but its previous one (0 without a previous center)."""
+    """Per client, the cost (mm) added to every arc but its previous one.
+
+    Every client of a grid that has previous pairs pays it, those without a previous center too: the number covered
+    is fixed first (max flow), so the flow then pays B × (covered − kept) and keeps the most pairs possible. Were
+    only clients with a previous center to pay, pushing a kept household out to "uncovered" would cost nothing and
+    a household without a previous center could take its place for a shorter walk. Grids without previous pairs
+    pay nothing (the plain minimum walk)."""
     grid_of_client = p.grid_code[p.client]
+    n_grids = int(grid_of_client.max()) + 1 if len(p.client) else 0
     if bonus_mm is None:  # strict: above any saving in the grid: 1 + (n + 1) · longest walk
-        n_per_grid = np.bincount(grid_of_client, minlength=int(grid_of_client.max()) + 1 if len(p.client) else 0)
+        n_per_grid = np.bincount(grid_of_client, minlength=n_grids)
         bonus = 1 + (n_per_grid[grid_of_client] + 1) * int(np.ceil(max(longest_m, DEFAULT_LIMIT_M) * MM))
     else:
         bonus = np.full(len(p.client), int(round(bonus_mm)), dtype=np.int64)
-    return np.where(prev >= 0, bonus, 0).astype(np.int64)
+    stable_grid = np.zeros(n_grids, dtype=bool)
+    stable_grid[grid_of_client[prev >= 0]] = True
+    return np.where(stable_grid[grid_of_client], bonus, 0).astype(np.int64)
 
 
 def _costs(h: np.ndarray, c: np.ndarray, mm: np.ndarray, prev: np.ndarray, bonus: np.ndarray) -> np.ndarray:

@@ -17,12 +17,13 @@ Rules (issue 4, ../shared/domain.md §1–2):
 - Households left uncovered are listed with the reason: ``grid X lacks N places`` when the grid's capacity is short,
   or no center reachable on the walk network.
 
-Stable re-assignment (``previous``): keeping a household's previous center is worth a bonus B (the flow pays
-``walk + B`` on every other arc). With the default ``keep_bonus_m=None`` B exceeds any possible saving in the grid,
-so the flow keeps the most previous pairs possible, then minimises walking: a household moves only when its
-previous pair is gone (center removed, grid changed, capacity reduced) or to make room along the shortest chain
-such a move needs. A finite ``keep_bonus_m`` also lets households move when that saves more than B metres in
-total. `Assignment.moves` lists exactly who moved and why.
+Stable re-assignment (``previous``): keeping a household's previous center is worth a bonus B. In a grid with
+previous pairs every household pays ``walk + B`` on every arc but its previous one, households without a previous
+center included, so that pushing a kept household out to uncovered is never free. With the default
+``keep_bonus_m=None`` B exceeds any possible saving in the grid, so the flow keeps the most previous pairs possible,
+then minimises walking: a household moves only when its previous pair is gone (center removed, grid changed,
+capacity reduced) or to make room along the shortest chain such a move needs. A finite ``keep_bonus_m`` also lets
+households move when that saves more than B metres in total. `Assignment.moves` lists exactly who moved and why.
 
 Suggestions (`gis.center_suggest.suggest_centers`): which party-member households to make centers so that the
 uncovered are covered, fewest first. Distances: `gis.center_pairs.walk_pairs`; the stages' arcs and solves:

@@ -195,7 +195,8 @@ def test_cli_assign_and_map(client, database_url, monkeypatch, tmp_path):
     monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)
     runner = CliRunner()
     result = runner.invoke(app, ["assign-centers"])
-    assert result.exit_code == 0 and "moved=" in result.output and "uncovered:" in result.output, result.output
+    # same input as the API's last run, in a grid short of places: nobody moves
+    assert result.exit_code == 0 and "moved=0" in result.output and "uncovered:" in result.output, result.output
     out = tmp_path / "centers.html"
     drawn = runner.invoke(app, ["centers-map", "--grid-id", "1", "--out", str(out)])
     assert drawn.exit_code == 0 and out.stat().st_size > 10_000, drawn.output

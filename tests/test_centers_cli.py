@@ -280,11 +280,6 @@ def test_previous_with_one_center_removed_moves_only_what_it_must(first_run):
     assert (second.loc[sorted(its), "status"] == "moved").all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gis/centers.py bug: in a grid short of places the keep bonus is only paid on arcs, so a kept household "
-    "can be pushed out to 'uncovered' for free to make room for the removed center's households",
-)
 def test_previous_in_a_grid_short_of_places_moves_only_what_it_must(first_run):
     run = remove_center(first_run, short=True)
     assert run["its"] | {run["gone"]} <= run["moved"]

@@ -57,8 +57,8 @@ def upgrade() -> None:
         sa.Column("options", postgresql.JSONB, nullable=False, server_default="{}"),
     )
     # Derived rows, replaced whole by each run: no foreign keys (their per-row checks took ~40 % of the time of
-    # storing the rows, measured on the sample street). A deleted building or point bumps layer_versions, so the run is stale and replaced; until then
-    # every query joins buildings, which drops rows of buildings that are gone.
+    # storing the rows, measured on the sample street). A deleted building or point bumps layer_versions, so the
+    # run is stale and replaced; until then every query joins buildings, which drops rows of buildings now gone.
     op.create_table(
         "building_coverage",
         sa.Column("building_id", sa.BigInteger, nullable=False),
