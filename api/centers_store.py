@@ -12,11 +12,10 @@ import json
 import time
 from dataclasses import dataclass
 
-import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from api.coverage_store import EDGES_SQL, NODES_SQL
+from api.coverage_store import EDGES_SQL, NODES_SQL, read_frames
 from gis.center_pairs import Access, walk_pairs
 from gis.center_report import Assignment
 from gis.center_suggest import Suggestions, suggest_centers
@@ -26,7 +25,7 @@ from gis.snap import snap_points
 
 HOUSEHOLDS_SQL = """
 SELECT h.id::text AS id, h.grid_id::text AS grid_id, h.building_id::text AS building, h.is_party_member,
-       c.household_id IS NOT NULL AS is_center, c.capacity, h.geom AS geometry
+       c.household_id IS NOT NULL AS is_center, c.capacity, ST_X(h.geom) AS geom_x, ST_Y(h.geom) AS geom_y
 FROM households h
 LEFT JOIN center_households c ON c.household_id = h.id
 ORDER BY h.id
@@ -68,20 +67,15 @@ class CenterRun:
     seconds: float
 
 
-def _read(conn: Connection, sql: str) -> gpd.GeoDataFrame:
-    return gpd.read_postgis(text(sql), conn, geom_col="geometry", crs="EPSG:4326")
-
-
 def assign_stored(conn: Connection, *, stable: bool = True, suggest: bool = True) -> CenterRun:
     """Assign every stored household (in the caller's transaction, one snapshot) and suggest new centers."""
     start = time.perf_counter()
-    households = _read(conn, HOUSEHOLDS_SQL)
+    households, edges, nodes = read_frames(conn, [HOUSEHOLDS_SQL, EDGES_SQL, NODES_SQL])
     if not len(households):
         raise CentersUnavailable("no households are stored")
-    edges = _read(conn, EDGES_SQL)
     if not len(edges):
         raise CentersUnavailable("no walk network is stored: import an OSM file or load the sample first")
-    graph = build_walk_graph(_read(conn, NODES_SQL), edges)
+    graph = build_walk_graph(nodes, edges)
     households = prepare_households(households)
     access = Access.from_snap(graph, snap_points(graph, households))
     previous = pd.read_sql(text(PREVIOUS_SQL), conn) if stable else None

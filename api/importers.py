@@ -80,6 +80,7 @@ def import_osm(engine: Engine, path: Path, *, source: str | None = None, progres
         written["walk_edges"]["deleted"] = store.prune_missing(conn, "walk_edges", source=source)
         written["walk_nodes"]["deleted"] = store.prune_missing(conn, "walk_nodes", source=source)
         link_buildings(conn)
+        store.analyze(conn, list(written))
         summary = {
             "walkable_km": round(extract.walkable_km, 2),
             "walkable_ways": extract.walkable_ways,
@@ -117,5 +118,6 @@ def load_sample(engine: Engine, area) -> dict[str, int]:
         counts = load_frames(conn, frames, source=SAMPLE_SOURCE)
         for table in reversed(list(store.LAYERS)):
             store.prune_missing(conn, table, source=SAMPLE_SOURCE)
+        store.analyze(conn, [*store.LAYERS, "grid_worker_grids"])
         record_run(conn, source=SAMPLE_SOURCE, kind="sample", path=None, counts=counts, report={})
     return counts

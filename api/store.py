@@ -168,15 +168,21 @@ def upsert_layer(
 
 
 def _check_refs_resolved(conn: Connection, table: str, spec: LayerSpec, staging: str, source: str) -> None:
-    """A reference to a row that is not there is an error, not a silent NULL."""
+    """A reference to a row that is not there is an error, not a silent NULL.
+
+    No LIMIT in the query: with one the planner probes the referenced table's index once per staged row (1.4 s for
+    the district's 393k households), without it hashes that table once (0.4 s); the list is empty unless in error.
+    """
     for ref, (_, ref_table) in spec.refs.items():
-        missing = conn.execute(
+        result = conn.execute(
             text(
                 f"SELECT s.source_id, s.{ref} FROM {staging} s WHERE s.{ref} IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {ref_table} r WHERE r.source = :source AND r.source_id = s.{ref}) LIMIT 3"
+                f"(SELECT 1 FROM {ref_table} r WHERE r.source = :source AND r.source_id = s.{ref})"
             ),
             {"source": source},
-        ).all()
+        )
+        missing = result.fetchmany(3)
+        result.close()
         if missing:
             examples = ", ".join(f"{row[0]} → {row[1]}" for row in missing)
             raise ValueError(f"{table}: {ref} names rows that {ref_table} does not have ({examples})")
@@ -226,6 +232,14 @@ def read_layer(conn: Connection, table: str, *, where: str = "TRUE", params: dic
     return gpd.read_postgis(
         text(f"SELECT * FROM {table} WHERE {where} ORDER BY id"), conn, geom_col="geom", params=params
     )
+
+
+def analyze(conn: Connection, tables: list[str]) -> None:
+    """Refresh the planner statistics of tables just bulk-written (in the caller's transaction; ~1.7 s for the
+    district's layers). Without them the next queries plan blind until autovacuum gets there, if it runs at all:
+    e.g. a page of uncovered buildings took 0.6 s instead of 0.1 s, most of it compiling JIT code for a guessed
+    2,000 households per building."""
+    conn.execute(text(f"ANALYZE {', '.join(tables)}"))
 
 
 def count_rows(conn: Connection) -> dict[str, int]:
