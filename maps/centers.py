@@ -21,14 +21,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement
-from folium.template import Template
 
 from gis.centers import DEFAULT_CAPACITY
 from gis.crs import metric_crs
 from maps.base import base_map, escape, feature_collection, permanent_label, to_wgs84
 from maps.labels import LAYER_NAMES
-from maps.overview import EMPTY_CENTER, GRID_CODE_LABEL, PAGE_STYLE, _bounds
+from maps.overview import EMPTY_CENTER, GRID_CODE_LABEL, HtmlLegend, _bounds
 
 # One colour per center, cycled within each grid (neighbouring centers of a grid differ up to 10 centers).
 PALETTE = (
@@ -81,33 +79,11 @@ CENTERS_STYLE = """
 """
 
 
-class CentersLegend(MacroElement):
-    """Bottom-right legend of the 中心户 map (HTML built escaped); carries the page CSS."""
-
-    _template = Template(
-        """
-        {% macro header(this, kwargs) %}"""
-        + PAGE_STYLE
-        + CENTERS_STYLE
-        + """{% endmacro %}
-        {% macro script(this, kwargs) %}
-            (function() {
-                var legend = L.control({position: 'bottomright'});
-                legend.onAdd = function() {
-                    var div = L.DomUtil.create('div', 'gridmap-legend');
-                    div.innerHTML = {{ this.html|tojson }};
-                    return div;
-                };
-                legend.addTo({{ this._parent.get_name() }});
-            })();
-        {% endmacro %}
-        """
-    )
+class CentersLegend(HtmlLegend):
+    """Bottom-right legend of the 中心户 map (HTML built escaped), with the map's own CSS."""
 
     def __init__(self, html: str) -> None:
-        super().__init__()
-        self._name = "Legend"
-        self.html = html
+        super().__init__(html, CENTERS_STYLE)
 
 
 # --- inputs -----------------------------------------------------------------------------------------------------

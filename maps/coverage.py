@@ -37,7 +37,7 @@ from maps.labels import (
     service_colour,
     service_label,
 )
-from maps.overview import EMPTY_CENTER, GRID_CODE_LABEL, PAGE_STYLE, _bounds
+from maps.overview import EMPTY_CENTER, GRID_CODE_LABEL, HtmlLegend, _bounds
 
 # Walking-time classes: one colour per level, green (near) to orange, then beyond the largest level and unreachable.
 LEVEL_ANCHORS = ("#1a9641", "#a6d96a", "#fdae61")
@@ -76,33 +76,11 @@ COVERAGE_STYLE = """
 """
 
 
-class CoverageLegend(MacroElement):
-    """Bottom-right legend of the coverage map (HTML built escaped); carries the page CSS as maps.overview.Legend."""
-
-    _template = Template(
-        """
-        {% macro header(this, kwargs) %}"""
-        + PAGE_STYLE
-        + COVERAGE_STYLE
-        + """{% endmacro %}
-        {% macro script(this, kwargs) %}
-            (function() {
-                var legend = L.control({position: 'bottomright'});
-                legend.onAdd = function() {
-                    var div = L.DomUtil.create('div', 'gridmap-legend');
-                    div.innerHTML = {{ this.html|tojson }};
-                    return div;
-                };
-                legend.addTo({{ this._parent.get_name() }});
-            })();
-        {% endmacro %}
-        """
-    )
+class CoverageLegend(HtmlLegend):
+    """Bottom-right legend of the coverage map (HTML built escaped), with the map's own CSS."""
 
     def __init__(self, html: str) -> None:
-        super().__init__()
-        self._name = "Legend"
-        self.html = html
+        super().__init__(html, COVERAGE_STYLE)
 
 
 class WalkTooltip(MacroElement):

@@ -45,17 +45,15 @@ PAGE_STYLE = """
 """
 
 
-class Legend(MacroElement):
-    """A bottom-right control listing the service types drawn, with their colours (HTML built escaped).
-
-    It also carries the page's CSS (grid code labels, legend), so it is added even when there are no points.
-    """
+class HtmlLegend(MacroElement):
+    """A bottom-right control showing `html` (built escaped by the caller). It also carries the page's CSS (grid
+    code labels, legend) and any map-specific `style`, so it is added even when `html` is empty."""
 
     _template = Template(
         """
         {% macro header(this, kwargs) %}"""
         + PAGE_STYLE
-        + """{% endmacro %}
+        + """{{ this.style }}{% endmacro %}
         {% macro script(this, kwargs) %}{% if this.html %}
             (function() {
                 var legend = L.control({position: 'bottomright'});
@@ -70,16 +68,22 @@ class Legend(MacroElement):
         """
     )
 
-    def __init__(self, entries: Sequence[tuple[str, str, int]]) -> None:
+    def __init__(self, html: str, style: str = "") -> None:
         super().__init__()
         self._name = "Legend"
-        self.html = ""
+        self.html = html
+        self.style = style
+
+
+class Legend(HtmlLegend):
+    """The overview map's legend: the service types drawn, with their colours."""
+
+    def __init__(self, entries: Sequence[tuple[str, str, int]]) -> None:
         rows = "".join(
             f'<div><i style="background:{escape(colour)}"></i>{escape(label)} ({count})</div>'
             for label, colour, count in entries
         )
-        if rows:
-            self.html = f"<b>服务阵地 Service points</b>{rows}"
+        super().__init__(f"<b>服务阵地 Service points</b>{rows}" if rows else "")
 
 
 def _bounds(frames: Sequence[gpd.GeoDataFrame]) -> np.ndarray | None:
