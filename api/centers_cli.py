@@ -249,10 +249,10 @@ def assign(extract: Any, frame: Any, previous: Any | None) -> tuple[Any, Any, An
     from gis.centers import assign_on_network
     from gis.coverage import MAX_SNAP_M
     from gis.network import build_walk_graph
-    from gis.snap import snap_points
+    from gis.snap import snap_distinct
 
     graph = build_walk_graph(extract.nodes, extract.edges)
-    snapped = snap_points(graph, frame.geometry, max_snap_m=MAX_SNAP_M)
+    snapped = snap_distinct(graph, frame.geometry, max_snap_m=MAX_SNAP_M)  # households at one point: once
     access = Access.from_snap(graph, snapped)
     table = frame.drop(columns=frame.geometry.name)
     result = assign_on_network(table, graph=graph.csr, node_xy=graph.node_xy, access=access, previous=previous)

@@ -21,13 +21,19 @@ from gis.center_report import Assignment
 from gis.center_suggest import Suggestions, suggest_centers
 from gis.centers import assign_on_network, prepare_households
 from gis.network import build_walk_graph
-from gis.snap import snap_points
+from gis.snap import snap_distinct
 
+# each household walks from its building's door (design.md "building access": a point inside the footprint, as
+# gis.snap.access_points; the household's own point when it has no building): the households of a building share
+# one walk, which gis.center_pairs and gis.center_flow search and solve once
 HOUSEHOLDS_SQL = """
 SELECT h.id::text AS id, h.grid_id::text AS grid_id, h.building_id::text AS building, h.is_party_member,
-       c.household_id IS NOT NULL AS is_center, c.capacity, ST_X(h.geom) AS geom_x, ST_Y(h.geom) AS geom_y
+       c.household_id IS NOT NULL AS is_center, c.capacity,
+       ST_X(coalesce(d.door, h.geom)) AS geom_x, ST_Y(coalesce(d.door, h.geom)) AS geom_y
 FROM households h
 LEFT JOIN center_households c ON c.household_id = h.id
+LEFT JOIN (SELECT id, ST_PointOnSurface(geom) AS door FROM buildings WHERE NOT ST_IsEmpty(geom)) d
+       ON d.id = h.building_id
 ORDER BY h.id
 """
 PREVIOUS_SQL = """
@@ -77,7 +83,7 @@ def assign_stored(conn: Connection, *, stable: bool = True, suggest: bool = True
         raise CentersUnavailable("no walk network is stored: import an OSM file or load the sample first")
     graph = build_walk_graph(nodes, edges)
     households = prepare_households(households)
-    access = Access.from_snap(graph, snap_points(graph, households))
+    access = Access.from_snap(graph, snap_distinct(graph, households.geometry))
     previous = pd.read_sql(text(PREVIOUS_SQL), conn) if stable else None
     if previous is not None and not len(previous):
         previous = None

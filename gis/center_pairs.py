@@ -31,7 +31,7 @@ import pandas as pd
 from scipy.sparse import csr_array, csr_matrix
 
 from gis.center_graph import reduce_graph
-from gis.center_search import Plan, chunks, kept_access, morton, piece_access
+from gis.center_search import Plan, chunks, kept_access, morton, piece_access, ranges
 
 __all__ = ["DEFAULT_K", "DEFAULT_LIMIT_M", "Access", "walk_pairs"]
 
@@ -209,11 +209,19 @@ def walk_pairs(
         ok = (codes[fh] == codes[fc]) & (col_j[fc] >= 0) & member[fh] & is_client[fh]
         fh, fc = fh[ok], fc[ok]
     red = reduce_graph(graph, node_xy)
+    building = np.full(n, -1, dtype=np.int64)
+    both = np.r_[rows, cols]
+    building[both] = pd.factorize(pd.Series(_column(households, "building", None)[both]), use_na_sentinel=True)[0]
+    # households with the same door, building, grid and included centers get the same pairs: search once
+    all_rows, rep_of = rows, _twins(rows, codes, building, access, is_center, fh, fc)
+    rows = np.unique(rep_of[rows])
+    rows = rows[np.argsort(codes[rows], kind="stable")]
+    row_count = np.bincount(codes[rows], minlength=n_grids)
+    if len(fh):
+        fh, fc = np.unique(np.c_[rep_of[fh], fc], axis=0).T
     mem = np.r_[rows, cols]
     first_node = np.max(access.node, axis=1)
     component = np.where(first_node >= 0, red.component[np.maximum(first_node, 0)], -1)
-    building = np.full(n, -1, dtype=np.int64)
-    building[mem] = pd.factorize(pd.Series(_column(households, "building", None)[mem]), use_na_sentinel=True)[0]
     plan = Plan(
         red=red,
         rows=rows,
@@ -263,7 +271,58 @@ def walk_pairs(
             again.append(gs[~done])
         pending = np.concatenate(again)
         pending = pending[np.argsort(key[pending], kind="stable")]
-    return _frame(ids, *out.pairs())
+    return _frame(ids, *_spread(*out.pairs(), all_rows, rep_of))
+
+
+def _twins(
+    rows: np.ndarray,
+    grid: np.ndarray,
+    building: np.ndarray,
+    access: Access,
+    is_center: np.ndarray,
+    forced_h: np.ndarray,
+    forced_c: np.ndarray,
+) -> np.ndarray:
+    """Household position → the first of the clients `rows` with the same grid, building, accesses (door and
+    snapped segment) and included centers, whose pairs it shares (itself when alone; -1 for other households).
+    A client that is also a center (0 m to itself) or has several included centers stays alone."""
+    n = len(grid)
+    forced = np.full(n, -1, dtype=np.int64)
+    many = np.zeros(n, dtype=bool)
+    if len(forced_h):
+        per = np.bincount(forced_h, minlength=n)
+        forced[forced_h] = forced_c
+        many = per > 1
+    alone = is_center[rows] | many[rows]
+    key = {
+        "grid": grid[rows],
+        "building": building[rows],
+        "forced": np.where(alone, -2 - rows, forced[rows]),
+    }
+    for i in range(access.node.shape[1]):
+        key[f"node{i}"], key[f"offset{i}"] = access.node[rows, i], access.offset_m[rows, i]
+    if access.edge is not None:
+        key["edge"], key["along"], key["snap"] = access.edge[rows], access.along_m[rows], access.snap_m[rows]
+    group = pd.DataFrame(key).groupby(list(key), sort=False, dropna=False).ngroup().to_numpy()
+    first = np.full(int(group.max(initial=-1)) + 1, len(rows), dtype=np.int64)
+    np.minimum.at(first, group, np.arange(len(rows)))
+    rep_of = np.full(n, -1, dtype=np.int64)
+    rep_of[rows] = rows[first[group]]
+    return rep_of
+
+
+def _spread(h: np.ndarray, c: np.ndarray, d: np.ndarray, rows: np.ndarray, rep_of: np.ndarray) -> tuple:
+    """The pairs of every client of `rows` (in that order) copied from its twin's (`_twins`)."""
+    if len(rows) == 0 or (rep_of[rows] == rows).all():
+        return h, c, d
+    n = len(rep_of)
+    count = np.bincount(h, minlength=n)
+    start = np.zeros(n, dtype=np.int64)
+    head = np.r_[True, h[1:] != h[:-1]] if len(h) else np.zeros(0, dtype=bool)
+    start[h[head]] = np.flatnonzero(head)
+    twin = rep_of[rows]
+    at = ranges(start[twin], count[twin])
+    return np.repeat(rows, count[twin]).astype(h.dtype), c[at], d[at]
 
 
 class _Output:

@@ -9,7 +9,9 @@ Rules (issue 4, ../shared/domain.md §1–2):
   neighbouring households besides its own).
 - Within each grid the assignment covers as many households as the capacities allow, then minimises the total
   walking distance (network metres, `gis.center_pairs.walk_pairs`; same building ≈ 0 m): a min-cost flow, solved
-  exactly (`gis.center_flow`). Distances are rounded to the millimetre for the solver; among assignments equally
+  exactly (`gis.center_flow`). Households walk from their building's door (`gis.snap.household_doors`), so the
+  households of a building share their walks: their search runs once and they are one node of the flow
+  (`gis.center_merge`). Distances are rounded to the millimetre for the solver; among assignments equally
   short to the millimetre, which one is returned is the solver's choice.
 - Only each household's k nearest centers (default 15) are arcs of the flow. The result is then *proven* optimal for
   the whole grid by LP duality (`gis.center_flow.certify`); a grid that fails the proof, or leaves households
@@ -137,8 +139,8 @@ def assign_centers(
     ----------
     households : ``id``, ``grid_id``, ``is_center``, optional ``capacity`` (see `prepare_households`).
     pairs : candidate pairs ``household_id``, ``center_id``, ``walk_m`` (e.g. `gis.center_pairs.walk_pairs`). A
-        center not listed for a household must be at least as far as the farthest one listed for it, or
-        unreachable. Pairs across grids or with non-centers are ignored.
+        center not listed for a household must be at least as far as the farthest one listed for it (its previous
+        center apart), or unreachable. Pairs across grids or with non-centers are ignored.
     k : arcs per household in the first round (its k nearest pairs); None uses every pair.
     all_pairs : ``[grid_id, ...] -> pairs`` to every center of those grids (e.g. ``lambda grids: walk_pairs(...,
         k=None, grids=grids)``), called once for the grids where the k nearest are not enough; without it those
@@ -179,9 +181,12 @@ def assign_centers(
     floor = np.full(len(client), np.inf)
     if all_pairs is not None:
         some = listed > 0
-        last = (np.cumsum(listed) - 1)[some]  # each household's farthest listed arc (arcs sorted by household)
+        # each household's farthest listed arc (arcs sorted by household), its previous center left out: that one
+        # may be listed beyond the nearest (walk_pairs' `include`), so it says nothing about the centers not listed
+        far = walk if previous is None else np.where(prev[h] == c, 0.0, walk)
+        farthest = np.maximum.reduceat(far, (np.cumsum(listed) - listed)[some]) if some.any() else np.zeros(0)
         partial = listed[some] < centers_in_grid[client_grid[some]]
-        floor[np.flatnonzero(some)[partial]] = walk[last[partial]]
+        floor[np.flatnonzero(some)[partial]] = farthest[partial]
         floor[~some & (centers_in_grid[client_grid] > 0)] = 0.0
     bonus = bonus_mm_per_client(p, prev, bonus_mm, float(walk.max()) if len(walk) else 0.0)
     state = dict(floor=floor, prev=prev, bonus=bonus, capacity=capacity, solver=solver)
@@ -282,7 +287,8 @@ def assign_on_network(
     same network: the whole file-mode pipeline after snapping (``gridmap centers --osm … --households …``)::
 
         graph = build_walk_graph(osm.nodes, osm.edges)
-        access = Access.from_snap(graph, snap_points(graph, households))
+        doors = household_doors(households, households["building"], buildings)  # or the households' own points
+        access = Access.from_snap(graph, snap_distinct(graph, doors))
         result = assign_on_network(households, graph=graph.csr, node_xy=graph.node_xy, access=access)
         result.result().to_csv("RESULT.csv", index=False)
     """

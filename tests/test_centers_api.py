@@ -17,7 +17,7 @@ from gis.center_pairs import Access
 from gis.centers import assign_on_network, households_from_layers
 from gis.network import build_walk_graph
 from gis.sample import generate_sample
-from gis.snap import snap_points
+from gis.snap import household_doors, snap_points
 from gis.workload import grid_workload
 from tests.chromium import chromium_driver, js_errors, save_screenshot
 from tests.conftest import ServerThread
@@ -79,7 +79,8 @@ def test_stored_pairs_keep_capacity_and_grid(first_run, engine):
 def test_total_matches_a_direct_run_on_the_frames(first_run, area):
     households = households_from_layers(area.households, area.center_households)
     graph = build_walk_graph(area.walk_nodes, area.walk_edges)
-    access = Access.from_snap(graph, snap_points(graph, households))
+    doors = household_doors(households, households["building"], area.buildings)  # as the SQL's doors
+    access = Access.from_snap(graph, snap_points(graph, doors))
     direct = assign_on_network(households, graph=graph.csr, node_xy=graph.node_xy, access=access)
     assert len(direct.uncovered) == first_run["counts"]["uncovered"]
     assert np.isclose(direct.total_walk_m, first_run["counts"]["total_walk_m"], atol=1.0)
