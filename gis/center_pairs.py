@@ -218,7 +218,7 @@ def walk_pairs(
     rows = rows[np.argsort(codes[rows], kind="stable")]
     row_count = np.bincount(codes[rows], minlength=n_grids)
     if len(fh):
-        fh, fc = np.unique(np.c_[rep_of[fh], fc], axis=0).T
+        fh, fc = np.divmod(np.unique(rep_of[fh].astype(np.int64) * n + fc), n)
     mem = np.r_[rows, cols]
     first_node = np.max(access.node, axis=1)
     component = np.where(first_node >= 0, red.component[np.maximum(first_node, 0)], -1)

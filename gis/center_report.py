@@ -88,6 +88,9 @@ def build_report(
     n_clients = np.bincount(p.grid_code[cl], minlength=len(grid_values))
     lacks = np.maximum(n_clients - room, 0).astype(np.int64)
     names = np.asarray(grid_values, dtype=object)
+    # uncovered per grid beyond the places it lacks: their reachable centers are full (walk limit), not the grid
+    short = np.bincount(p.grid_code[cl[~covered]], minlength=len(grid_values))
+    beyond = np.maximum(short - lacks, 0)
     for i in np.flatnonzero(~covered):
         g = p.grid_code[cl[i]]
         name = names[g]
@@ -97,6 +100,8 @@ def build_report(
             reason[cl[i]] = f"no center of grid {name} within reach on the walk network"
         elif lacks[g] > 0:
             reason[cl[i]] = f"grid {name} lacks {lacks[g]} places ({n_clients[g]} households, capacity {int(room[g])})"
+            if beyond[g]:
+                reason[cl[i]] += f"; {beyond[g]} more uncovered: the centers within their reach are full"
         else:
             reason[cl[i]] = f"no center of grid {name} with room within reach on the walk network"
     previous_center = prev_id.to_numpy(dtype=object)

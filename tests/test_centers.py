@@ -436,6 +436,26 @@ def test_uncovered_are_listed_with_the_reason():
     assert pd.isna(out.set_index("household_id").loc["c", "center_id"])
 
 
+def test_uncovered_beyond_the_missing_places_are_told_apart():
+    """The grid lacks 1 place, but 2 are uncovered: a, b and c reach only c1 (1 place), d reaches c2 (2 places)."""
+    households = pd.DataFrame(
+        {
+            "id": ["c1", "c2", "a", "b", "c", "d"],
+            "grid_id": "G",
+            "is_center": [True, True, False, False, False, False],
+            "capacity": [1, 2, None, None, None, None],
+        }
+    )
+    pairs = pd.DataFrame(
+        {"household_id": ["a", "b", "c", "d"], "center_id": ["c1", "c1", "c1", "c2"], "walk_m": [10.0, 20, 30, 5]}
+    )
+    result = assign_centers(households, pairs=pairs)
+    assert sorted(result.uncovered["household_id"]) == ["b", "c"]
+    assert set(result.uncovered["reason"]) == {
+        "grid G lacks 1 places (4 households, capacity 3); 1 more uncovered: the centers within their reach are full"
+    }
+
+
 def test_unreachable_household_reason():
     graph = csr_array((np.full(2, 100.0), ([0, 1], [1, 0])), shape=(4, 4))  # nodes 2, 3 are elsewhere
     access = Access.at_nodes([0, 1, 2], offset_m=[0.0, 0.0, 0.0])
