@@ -7,8 +7,9 @@ flow to each center is handed out to them in their order. A district has ~4 hous
 sees a quarter of the nodes and arcs. The result is exactly as optimal (the same LP with identical rows summed).
 
 Identical means the same centers at the same costs in the same order (arcs sorted by household, as
-`gis.center_stages.sorted_arcs` gives them). Rows are grouped by a 64-bit hash, then every member is compared arc by
-arc with its group's first household; a member that differs (a hash collision) is a node of its own.
+`gis.center_stages.sorted_arcs` gives them). Rows are grouped by a 64-bit key (the sum of a hash of each arc, and
+the row's length), then every member is compared arc by arc with its group's first household; a member that differs
+(a collision, or the same arcs in another order) is a node of its own.
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ def _mix(x: np.ndarray) -> np.ndarray:
         x *= np.uint64(0x94D049BB133111EB)
         x ^= x >> np.uint64(31)
     return x
+
+
+def _arc_words(arc_c: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """A 64-bit word per arc from its center and cost (one multiply-xorshift round: collisions are checked)."""
+    with np.errstate(over="ignore"):
+        word = np.asarray(arc_c).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        word ^= np.asarray(cost).astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)
+        word ^= word >> np.uint64(31)
+        word *= np.uint64(0x94D049BB133111EB)
+    return word
 
 
 @dataclass(frozen=True)
@@ -82,13 +93,7 @@ def merge_identical(arc_h: np.ndarray, arc_c: np.ndarray, cost: np.ndarray, n_ho
         raise ValueError("merge_identical needs the arcs sorted by household")
     count = np.bincount(arc_h, minlength=n_households)
     start = np.cumsum(count) - count
-    rank = np.arange(len(arc_h), dtype=np.int64)
-    rank -= start[arc_h]
-    with np.errstate(over="ignore"):
-        word = np.asarray(arc_c).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        word += np.asarray(cost).astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)
-        word += rank.astype(np.uint64) * np.uint64(0x632BE59BD9B4E019)
-        word = _mix(word)
+    word = _arc_words(arc_c, cost)  # a row's key: the sum of its arcs' words, and its length
     has = np.flatnonzero(count > 0)
     key = np.zeros(n_households, dtype=np.uint64)
     if len(has):
@@ -99,17 +104,16 @@ def merge_identical(arc_h: np.ndarray, arc_c: np.ndarray, cost: np.ndarray, n_ho
     node[has] = pd.factorize(key[has])[0]  # numbered in order of their first household
     first = np.full(int(node.max(initial=-1)) + 1, n_households, dtype=np.int64)
     np.minimum.at(first, node[has], has)  # first household of each node: increasing with the node number
-    # check every member against its node's first household, arc by arc
-    mate = first[node[arc_h]]
-    same = mate == arc_h
-    differ = np.flatnonzero(~same)
-    if len(differ):
-        m, a = mate[differ], arc_h[differ]
-        at = np.where(count[m] == count[a], start[m] + rank[differ], 0)
-        ok = (count[m] == count[a]) & (arc_c[at] == arc_c[differ]) & (cost[at] == cost[differ])
-        odd = np.unique(a[~ok])
-    else:
-        odd = np.zeros(0, dtype=np.int64)
+    # check every member against its node's first household, arc by arc: arc i of household h sits `shift[h]`
+    # places before the same arc of its first household
+    mate = np.where(node >= 0, first[np.maximum(node, 0)], np.arange(n_households))
+    odd_count = count[mate] != count  # a collision between rows of different lengths
+    shift = np.where(odd_count, 0, start[mate] - start)
+    at = np.arange(len(arc_h), dtype=np.int64)
+    at += np.repeat(shift, count)
+    same = arc_c[at] == arc_c
+    same &= cost[at] == cost
+    odd = np.flatnonzero(odd_count | (np.bincount(arc_h[~same], minlength=n_households) > 0))
     reps = first
     if len(odd):  # hash collisions: each such household is a node of its own
         node[odd] = len(first) + np.arange(len(odd))
@@ -117,7 +121,7 @@ def merge_identical(arc_h: np.ndarray, arc_c: np.ndarray, cost: np.ndarray, n_ho
     supply = np.bincount(node[node >= 0], minlength=len(reps))
     take = np.zeros(n_households, dtype=bool)
     take[reps] = True
-    arcs = np.flatnonzero(take[arc_h])
+    arcs = np.flatnonzero(np.repeat(take, count))
     arc_node = node[arc_h[arcs]]
     if len(odd):
         order = np.argsort(arc_node, kind="stable")

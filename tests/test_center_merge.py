@@ -91,16 +91,19 @@ def test_merge_groups_identical_rows_only():
 
 
 def test_hash_collisions_are_caught(monkeypatch):
-    """With a hash that maps everything to one word, different rows of the same length collide: the arc-by-arc
-    check must split them again."""
+    """With hashes that map everything to one word, every row collides: the arc-by-arc check must split them again
+    (other arcs, other order, other length)."""
     monkeypatch.setattr(center_merge, "_mix", lambda x: np.zeros_like(x, dtype=np.uint64))
-    arc_h = np.array([0, 0, 1, 1, 2, 2])
-    arc_c = np.array([0, 1, 1, 0, 0, 1])
-    cost = np.array([5, 9, 5, 9, 5, 9])
-    merged = merge_identical(arc_h, arc_c, cost, 3)
-    assert merged.node_of[0] == merged.node_of[2] != merged.node_of[1]
-    assert sorted(merged.supply.tolist()) == [1, 2]
-    assert len(merged.arcs) == 4 and (np.diff(merged.arc_node) >= 0).all()
+    monkeypatch.setattr(center_merge, "_arc_words", lambda c, cost: np.zeros(len(c), dtype=np.uint64))
+    arc_h = np.array([0, 0, 1, 1, 2, 2, 3, 4, 4])
+    arc_c = np.array([0, 1, 1, 0, 0, 1, 0, 0, 2])
+    cost = np.array([5, 9, 9, 5, 5, 9, 5, 5, 9])
+    merged = merge_identical(arc_h, arc_c, cost, 5)
+    node = merged.node_of
+    assert node[0] == node[2] and len({node[0], node[1], node[3], node[4]}) == 4
+    assert sorted(merged.supply.tolist()) == [1, 1, 1, 2]
+    assert arc_h[merged.arcs].tolist() == [0, 0, 1, 1, 3, 4, 4]  # node by node: 0, then 1, 3, 4 split off in order
+    assert (np.diff(merged.arc_node) >= 0).all()
 
 
 @needs_ortools
