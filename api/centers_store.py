@@ -117,9 +117,12 @@ def assign_stored(conn: Connection, *, stable: bool = True, suggest: bool = True
 
 
 def store_run(conn: Connection, run: CenterRun) -> int:
-    """Replace the stored assignment with `run`'s, in the caller's transaction; returns the run id."""
-    conn.execute(text("DELETE FROM center_assignments"))
-    conn.execute(text("DELETE FROM center_runs"))
+    """Replace the stored assignment with `run`'s, in the caller's transaction; returns the run id.
+
+    TRUNCATE, not DELETE (no dead rows for a vacuum that may never come); like the coverage store it locks the two
+    tables until commit, so a concurrent reader waits for the new run instead of reading half of it. The rows have
+    no foreign keys (migration 0004): they come from the households read in this transaction."""
+    conn.execute(text("TRUNCATE center_assignments, center_runs"))
     run_id = conn.scalar(
         text("INSERT INTO center_runs (seconds, counts) VALUES (:s, CAST(:c AS jsonb)) RETURNING id"),
         {"s": run.seconds, "c": json.dumps(run.counts)},

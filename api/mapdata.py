@@ -124,8 +124,9 @@ WHERE (CAST(:community_id AS bigint) IS NULL OR g.community_id = :community_id)
 ORDER BY h.id
 """
 ASSIGNMENTS_SQL = """
-SELECT a.household_id::text AS household_id, a.center_id::text AS center_id, a.walk_m, a.status, a.reason
+SELECT a.household_id::text AS household_id, c.id::text AS center_id, a.walk_m, a.status, a.reason
 FROM center_assignments a JOIN households h ON h.id = a.household_id
+LEFT JOIN households c ON c.id = a.center_id  -- a center deleted since the run reads as none
 JOIN grids g ON g.id = h.grid_id
 WHERE (CAST(:community_id AS bigint) IS NULL OR g.community_id = :community_id)
   AND (CAST(:grid_id AS bigint) IS NULL OR g.id = :grid_id)

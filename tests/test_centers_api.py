@@ -206,6 +206,41 @@ def test_cli_assign_and_map(client, engine, database_url, monkeypatch, tmp_path)
     assert runner.invoke(app, ["centers-map", "--grid-id", "999999"]).exit_code == 2
 
 
+def test_households_deleted_since_the_run(client, engine):
+    """The stored rows have no foreign keys (migration 0004): a household deleted since the run is not read back, a
+    deleted center reads as none, and the next run takes the rest as its previous."""
+    client.post("/centers/assign")
+    with engine.connect() as conn:
+        center, gone = conn.execute(
+            text(
+                "SELECT a.center_id, min(a.household_id) FROM center_assignments a "
+                "WHERE a.status <> 'center' AND a.center_id IS NOT NULL GROUP BY a.center_id "
+                "ORDER BY count(*) DESC, a.center_id LIMIT 1"
+            )
+        ).one()
+        grid = conn.scalar(text("SELECT grid_id FROM households WHERE id = :c"), {"c": center})
+        looked_after = conn.scalar(
+            text("SELECT count(*) FROM center_assignments WHERE center_id = :c AND status <> 'center'"), {"c": center}
+        )
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM center_households WHERE household_id IN (:c, :h)"), {"c": center, "h": gone})
+        conn.execute(text("DELETE FROM households WHERE id IN (:c, :h)"), {"c": center, "h": gone})
+    grids = {g["grid_id"]: g for g in client.get("/centers/grids", params={"grid_id": grid}).json()["grids"]}
+    assert grids[grid]["assigned"] + grids[grid]["uncovered"] + grids[grid]["centers"] == grids[grid]["households"]
+    page = client.get("/maps/centers", params={"grid_id": grid})
+    assert page.status_code == 200, page.text
+    body = client.post("/centers/assign").json()
+    moved = {m["household_id"] for m in body["moved"]}
+    assert str(gone) not in moved and int(gone) not in moved
+    assert body["counts"]["moved"] >= looked_after - 1  # the deleted center's households, less the deleted one
+    with engine.connect() as conn:
+        stored = conn.scalar(
+            text("SELECT count(*) FROM center_assignments WHERE household_id IN (:c, :h)"), {"c": center, "h": gone}
+        )
+        dangling = conn.scalar(text("SELECT count(*) FROM center_assignments WHERE center_id = :c"), {"c": center})
+    assert stored == 0 and dangling == 0
+
+
 def test_no_households_is_a_clear_409(client, engine):
     """Runs last: it empties the household layer of this module's sample."""
     with engine.begin() as conn:
