@@ -213,11 +213,12 @@ def walk_pairs(
     both = np.r_[rows, cols]
     building[both] = pd.factorize(pd.Series(_column(households, "building", None)[both]), use_na_sentinel=True)[0]
     # households with the same door, building, grid and included centers get the same pairs: search once
-    all_rows, rep_of = rows, _twins(rows, codes, building, access, is_center, fh, fc)
+    all_rows, rep_of = rows, _twins(rows, codes, building, access, is_center, fh)
     rows = np.unique(rep_of[rows])
     rows = rows[np.argsort(codes[rows], kind="stable")]
     row_count = np.bincount(codes[rows], minlength=n_grids)
-    if len(fh):
+    own = (fh, fc)
+    if len(fh):  # a twin's included center is searched for its group
         fh, fc = np.divmod(np.unique(rep_of[fh].astype(np.int64) * n + fc), n)
     mem = np.r_[rows, cols]
     first_node = np.max(access.node, axis=1)
@@ -271,7 +272,7 @@ def walk_pairs(
             again.append(gs[~done])
         pending = np.concatenate(again)
         pending = pending[np.argsort(key[pending], kind="stable")]
-    return _frame(ids, *_spread(*out.pairs(), all_rows, rep_of))
+    return _frame(ids, *_spread(*out.pairs(), all_rows, rep_of, own))
 
 
 def _twins(
@@ -281,24 +282,17 @@ def _twins(
     access: Access,
     is_center: np.ndarray,
     forced_h: np.ndarray,
-    forced_c: np.ndarray,
 ) -> np.ndarray:
-    """Household position → the first of the clients `rows` with the same grid, building, accesses (door and
-    snapped segment) and included centers, whose pairs it shares (itself when alone; -1 for other households).
-    A client that is also a center (0 m to itself) or has several included centers stays alone."""
+    """Household position → the first of the clients `rows` with the same grid, building and accesses (door and
+    snapped segment), whose search it shares (itself when alone; -1 for other households). A client that is also
+    a center (0 m to itself) or has several included centers stays alone; the one included center of a twin is
+    searched for the group and listed for that twin only (`_spread`)."""
     n = len(grid)
-    forced = np.full(n, -1, dtype=np.int64)
     many = np.zeros(n, dtype=bool)
     if len(forced_h):
-        per = np.bincount(forced_h, minlength=n)
-        forced[forced_h] = forced_c
-        many = per > 1
+        many = np.bincount(forced_h, minlength=n) > 1
     alone = is_center[rows] | many[rows]
-    key = {
-        "grid": grid[rows],
-        "building": building[rows],
-        "forced": np.where(alone, -2 - rows, forced[rows]),
-    }
+    key = {"grid": grid[rows], "building": building[rows], "alone": np.where(alone, rows, -1)}
     for i in range(access.node.shape[1]):
         key[f"node{i}"], key[f"offset{i}"] = access.node[rows, i], access.offset_m[rows, i]
     if access.edge is not None:
@@ -311,18 +305,40 @@ def _twins(
     return rep_of
 
 
-def _spread(h: np.ndarray, c: np.ndarray, d: np.ndarray, rows: np.ndarray, rep_of: np.ndarray) -> tuple:
-    """The pairs of every client of `rows` (in that order) copied from its twin's (`_twins`)."""
+def _spread(
+    h: np.ndarray,
+    c: np.ndarray,
+    d: np.ndarray,
+    extra: np.ndarray,
+    rows: np.ndarray,
+    rep_of: np.ndarray,
+    own: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs of every client of `rows` (in that order) copied from its twin's (`_twins`), keeping of the pairs
+    beyond the k nearest (``extra``: included centers of the group) only the household's own (`own`: household,
+    center pairs)."""
+    n = len(rep_of)
     if len(rows) == 0 or (rep_of[rows] == rows).all():
         return h, c, d
-    n = len(rep_of)
     count = np.bincount(h, minlength=n)
     start = np.zeros(n, dtype=np.int64)
     head = np.r_[True, h[1:] != h[:-1]] if len(h) else np.zeros(0, dtype=bool)
     start[h[head]] = np.flatnonzero(head)
     twin = rep_of[rows]
     at = ranges(start[twin], count[twin])
-    return np.repeat(rows, count[twin]).astype(h.dtype), c[at], d[at]
+    h2, c2, d2 = np.repeat(rows, count[twin]).astype(h.dtype), c[at], d[at]
+    beyond = np.flatnonzero(extra[at])  # few: the included centers beyond the k nearest
+    if len(beyond):
+        mine = np.full(n, -1, dtype=np.int64)
+        mine[own[0]] = own[1]  # a household in a group of several has one included center at most
+        size = np.bincount(twin, minlength=n)
+        hb = h2[beyond]
+        drop = beyond[(c2[beyond] != mine[hb]) & (size[rep_of[hb]] > 1)]
+        if len(drop):
+            keep = np.ones(len(h2), dtype=bool)
+            keep[drop] = False
+            h2, c2, d2 = h2[keep], c2[keep], d2[keep]
+    return h2, c2, d2
 
 
 class _Output:
@@ -337,27 +353,24 @@ class _Output:
         index = np.int32 if n < 2**31 - 1 else np.int64
         total = int(most.sum())
         self.h, self.c, self.d = np.empty(total, dtype=index), np.empty(total, dtype=index), np.empty(total)
+        self.extra = np.empty(total, dtype=bool)
 
-    def put(self, grids: np.ndarray, counts: np.ndarray, h: np.ndarray, c: np.ndarray, d: np.ndarray) -> None:
+    def put(self, grids: np.ndarray, counts: np.ndarray, *columns: np.ndarray) -> None:
         src = np.cumsum(counts) - counts
+        mine = (self.h, self.c, self.d, self.extra)
         for g, s0, m in zip(grids.tolist(), src.tolist(), counts.tolist(), strict=True):
             t0 = self.start[g]
-            self.h[t0 : t0 + m], self.c[t0 : t0 + m], self.d[t0 : t0 + m] = (
-                h[s0 : s0 + m],
-                c[s0 : s0 + m],
-                d[s0 : s0 + m],
-            )
+            for to, column in zip(mine, columns, strict=True):
+                to[t0 : t0 + m] = column[s0 : s0 + m]
             self.count[g] = m
 
-    def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         at = 0
+        mine = (self.h, self.c, self.d, self.extra)
         for g in np.flatnonzero(self.count).tolist():  # close up the gaps, moving left (overlaps are safe)
             t0, m = int(self.start[g]), int(self.count[g])
             if t0 != at:
-                self.h[at : at + m], self.c[at : at + m], self.d[at : at + m] = (
-                    self.h[t0 : t0 + m],
-                    self.c[t0 : t0 + m],
-                    self.d[t0 : t0 + m],
-                )
+                for column in mine:
+                    column[at : at + m] = column[t0 : t0 + m]
             at += m
-        return self.h[:at], self.c[:at], self.d[:at]
+        return self.h[:at], self.c[:at], self.d[:at], self.extra[:at]

@@ -165,7 +165,7 @@ class Plan:
 
     def batch(self, gs: np.ndarray, radius: float) -> tuple[np.ndarray, tuple]:
         """Search the grids `gs` to `radius`: which grids are complete, and their pairs (grid by grid in `gs` order,
-        household by household, nearest first)."""
+        household by household, nearest first) with whether each is beyond the k nearest (an included center)."""
         nr, nc = self.row_count[gs], self.col_count[gs]
         rb, cb = self.rows[ranges(self.row_start[gs], nr)], self.cols[ranges(self.col_start[gs], nc)]
         width = int(nc.max())
@@ -203,7 +203,8 @@ class Plan:
         counts = np.bincount(grid_r[sel][r], minlength=len(gs))[done]
         index = np.int32 if len(self.col_j) < 2**31 - 1 else np.int64
         h, c = rb[r].astype(index), cb[S[r, order[r, rank]]].astype(index)
-        return done, (gs[done], counts, h, c, ranked[r, rank])
+        extra = rank >= self.k if self.k is not None else np.zeros(len(rank), dtype=bool)  # listed as included only
+        return done, (gs[done], counts, h, c, ranked[r, rank], extra)
 
     def _dist(self, rb, cb, S, valid, radius: float, tag: _Tag) -> np.ndarray:
         """(len(rb), width) metres from each household to its grid's centers (column j: center cb[S[:, j]]), exact

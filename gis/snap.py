@@ -72,18 +72,23 @@ def household_doors(
     households: gpd.GeoDataFrame | gpd.GeoSeries,
     building: pd.Series | np.ndarray | None = None,
     buildings: gpd.GeoDataFrame | None = None,
+    *,
+    doors: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoSeries:
     """The point each household walks from: its building's access point (`access_points`, design.md "building
     access") when ``building`` names a building of `buildings` (its ``source_id``) with a footprint, else the
-    household's own point. Households of one building then have the same walk to everywhere."""
+    household's own point. Households of one building then have the same walk to everywhere. `doors` (``building_id``
+    and Point geometry, e.g. computed in SQL) may be given instead of `buildings`."""
     points = households.geometry if isinstance(households, gpd.GeoDataFrame) else households
-    if building is None or buildings is None or not len(buildings):
+    if doors is None and buildings is not None and len(buildings):
+        doors = access_points(buildings)
+    if building is None or doors is None or not len(doors):
         return points
-    doors = access_points(buildings)
     door = np.asarray(doors.to_crs(points.crs).geometry.values if points.crs is not None else doors.geometry.values)
-    position = pd.Index(doors["building_id"]).get_indexer(pd.Series(np.asarray(building)).astype(str))
+    keys = pd.Series(np.asarray(building), dtype=object)
+    position = pd.Index(doors["building_id"].astype(str)).get_indexer(keys.where(keys.isna(), keys.astype(str)))
     ok = position >= 0
-    ok[ok] = ~shapely.is_empty(door[position[ok]])
+    ok[ok] = ~(shapely.is_missing(door[position[ok]]) | shapely.is_empty(door[position[ok]]))
     if not ok.any():
         return points
     out = np.asarray(points.values, dtype=object).copy()

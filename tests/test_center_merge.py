@@ -139,28 +139,44 @@ def test_assignment_with_doors_is_optimal_and_stable(seed):
 
 @pytest.mark.parametrize("k", [None, 3])
 def test_twins_share_searches_but_keep_their_own_included_centers(k):
-    """walk_pairs with twins (same door, building, grid) equals each household searched alone, and a previous center
-    included for one twin is listed for that twin only."""
+    """walk_pairs with twins (same door, building, grid) equals each household searched alone; a center included
+    for one twin (its previous center) is listed for that twin only, also when two twins include different ones, and
+    a household with two included centers keeps both."""
     graph, xy, access, households = building_town(3)
-    twins = households.groupby("building")["id"].transform("size") > 1
     hh = prepare_households(households)
-    client = np.flatnonzero(twins & ~hh["is_center"])[0]
-    grid = hh.loc[client, "grid_id"]
-    far = hh[(hh["grid_id"] == grid) & hh["is_center"]]["id"].iloc[-1]
-    include = pd.DataFrame({"household_id": [hh.loc[client, "id"]], "center_id": [far]})
+    clients = hh[~hh["is_center"]]
+    big = clients.groupby(["building", "grid_id"])["id"].transform("size")
+    a, b = clients[big >= 3].groupby("building").head(2).iloc[:2]["id"]  # two twins of one building
+    lone = clients[big == 1]["id"].iloc[0]
+    grid_of = hh.set_index("id")["grid_id"]
+    centers_of = {g: hh[(hh["grid_id"] == g) & hh["is_center"]]["id"].tolist() for g in hh["grid_id"].unique()}
+    include = pd.DataFrame(
+        {
+            "household_id": [a, b, lone, lone],
+            "center_id": [
+                centers_of[grid_of[a]][-1],
+                centers_of[grid_of[b]][-2],
+                centers_of[grid_of[lone]][-1],
+                centers_of[grid_of[lone]][-2],
+            ],
+        }
+    )
     got = walk_pairs(graph, households, access, node_xy=xy, k=k, include=include)
     got = got.astype({"household_id": str, "center_id": str})
+    if k is not None:  # the included centers lie beyond the k nearest: listed for their own twin only
+        listed = got.groupby("household_id")["center_id"].apply(set)
+        assert include["center_id"][0] in listed[a] and include["center_id"][0] not in listed[b]
+        assert include["center_id"][1] in listed[b] and include["center_id"][1] not in listed[a]
     for i in range(len(households)):
         if hh.loc[i, "is_center"]:
             continue
-        alone = households.copy()
-        keep = ~alone.index.isin([j for j in range(len(households)) if j != i and not hh.loc[j, "is_center"]])
+        keep = hh["is_center"].to_numpy() | (np.arange(len(hh)) == i)
         rows = np.flatnonzero(keep)
         one_access = Access(
             access.node[rows], access.offset_m[rows], access.edge[rows], access.along_m[rows], access.snap_m[rows]
         )
-        mine = include if i == client else None
-        want = walk_pairs(graph, alone[keep].reset_index(drop=True), one_access, node_xy=xy, k=k, include=mine)
+        mine = include[include["household_id"] == hh.loc[i, "id"]]
+        want = walk_pairs(graph, households[keep].reset_index(drop=True), one_access, node_xy=xy, k=k, include=mine)
         want = want.astype({"household_id": str, "center_id": str})
         have = got[got["household_id"] == hh.loc[i, "id"]].reset_index(drop=True)
         pd.testing.assert_frame_equal(have, want.reset_index(drop=True), check_exact=True)
