@@ -14,7 +14,7 @@ from gis.center_pairs import Access, walk_pairs
 from gis.centers import assign_centers, prepare_households
 from gis.network import build_walk_graph
 from gis.snap import household_doors, snap_distinct, snap_points
-from tests.test_centers import check_invariants, lattice, reference_total
+from tests.center_cases import check_invariants, lattice, reference_total
 
 needs_ortools = pytest.mark.skipif(not have_ortools(), reason="no ortools (the merged flow is its back end)")
 

@@ -28,8 +28,8 @@ from gis.crs import metric_crs
 from gis.network import build_walk_graph
 from gis.osm import read_osm
 from gis.snap import snap_points
+from tests.center_cases import reference_total
 from tests.conftest import need_shared_data
-from tests.test_centers import reference_total
 
 OSM_FILES = {"zhuhai": "zhuhai-xiangzhou.osm", "beijing": "beijing-wangjing.osm"}
 RESULT_COLUMNS = ["household_id", "center_id", "walk_m"]
@@ -210,7 +210,7 @@ def test_result_csv_and_summary(first_run):
 
 def test_total_walk_is_the_reference_optimum(first_run):
     """The three smallest grids with 3 or more centers against networkx distances + linear_sum_assignment
-    (tests/test_centers.reference_total)."""
+    (tests/center_cases.reference_total)."""
     frame = frame_of(first_run["collection"])
     table = read_result(first_run["out"])
     sizes = frame.groupby("grid_id").agg(households=("id", "size"), centers=("is_center", "sum"))
