@@ -47,14 +47,18 @@ SELECT g.id AS grid_id, g.code AS grid_code,
        count(h.id) AS households,
        count(c.household_id) AS centers,
        coalesce(sum(c.capacity), 0) AS capacity,
-       count(a.household_id) FILTER (WHERE a.status NOT IN ('center', 'uncovered')) AS assigned,
-       count(a.household_id) FILTER (WHERE a.status = 'uncovered') AS uncovered,
+       count(a.household_id) FILTER (WHERE a.status NOT IN ('center', 'uncovered') AND ac.id IS NOT NULL) AS assigned,
+       -- a household whose center was deleted since the run counts as uncovered until the next run
+       count(a.household_id) FILTER (WHERE a.status = 'uncovered' OR (a.status <> 'center' AND ac.id IS NULL))
+           AS uncovered,
        count(h.id) FILTER (WHERE a.household_id IS NULL) AS not_in_run,
-       round(coalesce(sum(a.walk_m) FILTER (WHERE a.status <> 'center'), 0)::numeric, 1) AS walk_m
+       round(coalesce(sum(a.walk_m) FILTER (WHERE a.status <> 'center' AND ac.id IS NOT NULL), 0)::numeric, 1)
+           AS walk_m
 FROM grids g
 LEFT JOIN households h ON h.grid_id = g.id
 LEFT JOIN center_households c ON c.household_id = h.id
 LEFT JOIN center_assignments a ON a.household_id = h.id
+LEFT JOIN households ac ON ac.id = a.center_id
 WHERE CAST(:grid_id AS bigint) IS NULL OR g.id = :grid_id
 GROUP BY g.id, g.code
 ORDER BY g.code
@@ -148,6 +152,9 @@ def assign_and_store(engine: Engine, *, stable: bool = True) -> tuple[int, Cente
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
+            # first, before the snapshot: a second run waits for this one's commit and then reads its pairs as its
+            # previous (store_run's TRUNCATE is not MVCC-safe: an older snapshot would read an empty table)
+            conn.execute(text("LOCK TABLE center_assignments IN EXCLUSIVE MODE"))
             run = assign_stored(conn, stable=stable)
             return store_run(conn, run), run
 

@@ -124,7 +124,11 @@ WHERE (CAST(:community_id AS bigint) IS NULL OR g.community_id = :community_id)
 ORDER BY h.id
 """
 ASSIGNMENTS_SQL = """
-SELECT a.household_id::text AS household_id, c.id::text AS center_id, a.walk_m, a.status, a.reason
+SELECT a.household_id::text AS household_id, c.id::text AS center_id,
+       CASE WHEN c.id IS NULL AND a.center_id IS NOT NULL THEN NULL ELSE a.walk_m END AS walk_m,
+       CASE WHEN c.id IS NULL AND a.center_id IS NOT NULL THEN 'uncovered' ELSE a.status END AS status,
+       CASE WHEN c.id IS NULL AND a.center_id IS NOT NULL THEN 'its center household was deleted since the run'
+            ELSE a.reason END AS reason
 FROM center_assignments a JOIN households h ON h.id = a.household_id
 LEFT JOIN households c ON c.id = a.center_id  -- a center deleted since the run reads as none
 JOIN grids g ON g.id = h.grid_id

@@ -256,6 +256,8 @@ def certify(
     a group is optimal when all its households pass). A group whose own solution is not optimal (a price cycle, or
     a center with room and a positive price) fails as a whole.
     """
+    if len(capacity) == 0:  # no center anywhere: nobody is assigned, and only an infinite floor proves that
+        return ~np.isfinite(np.asarray(floor, dtype=float))
     arc_h, arc_c, cost = _index(arc_h), _index(arc_c), np.asarray(cost)
     center_group, household_group = np.asarray(center_group), np.asarray(household_group)
     assigned = np.asarray(assigned)

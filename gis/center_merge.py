@@ -91,6 +91,9 @@ def merge_identical(arc_h: np.ndarray, arc_c: np.ndarray, cost: np.ndarray, n_ho
     arc_h = np.asarray(arc_h)
     if len(arc_h) > 1 and (np.diff(arc_h) < 0).any():
         raise ValueError("merge_identical needs the arcs sorted by household")
+    if len(arc_h) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Merged(node_of=np.full(n_households, -1, dtype=np.int64), supply=empty, arcs=empty, arc_node=empty)
     count = np.bincount(arc_h, minlength=n_households)
     start = np.cumsum(count) - count
     word = _arc_words(arc_c, cost)  # a row's key: the sum of its arcs' words, and its length

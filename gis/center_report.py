@@ -89,7 +89,7 @@ def build_report(
     lacks = np.maximum(n_clients - room, 0).astype(np.int64)
     names = np.asarray(grid_values, dtype=object)
     # uncovered per grid beyond the places it lacks: their reachable centers are full (walk limit), not the grid
-    short = np.bincount(p.grid_code[cl[~covered]], minlength=len(grid_values))
+    short = np.bincount(p.grid_code[cl[~covered & (listed > 0)]], minlength=len(grid_values))
     beyond = np.maximum(short - lacks, 0)
     for i in np.flatnonzero(~covered):
         g = p.grid_code[cl[i]]

@@ -165,7 +165,7 @@ def assign_centers(
     if previous is not None:
         series = previous if isinstance(previous, pd.Series) else previous.set_index("household_id")["center_id"]
         series = series[series.notna()]
-        prev_id = hh["id"].map(series).astype(object)
+        prev_id = hh["id"].map(series.astype(object))  # object: integer ids stay integers where some are missing
         pos = pd.Index(hh["id"]).get_indexer(prev_id.to_numpy()[client])
         ok = pos >= 0
         ci = np.where(ok, center_of[np.maximum(pos, 0)], -1)

@@ -84,9 +84,9 @@ def household_doors(
         doors = access_points(buildings)
     if building is None or doors is None or not len(doors):
         return points
-    door = np.asarray(doors.to_crs(points.crs).geometry.values if points.crs is not None else doors.geometry.values)
-    keys = pd.Series(np.asarray(building), dtype=object)
-    position = pd.Index(doors["building_id"].astype(str)).get_indexer(keys.where(keys.isna(), keys.astype(str)))
+    same_crs = points.crs is None or doors.crs is None
+    door = np.asarray(doors.geometry.values if same_crs else doors.to_crs(points.crs).geometry.values)
+    position = pd.Index(_id_text(doors["building_id"])).get_indexer(_id_text(building))
     ok = position >= 0
     ok[ok] = ~(shapely.is_missing(door[position[ok]]) | shapely.is_empty(door[position[ok]]))
     if not ok.any():
@@ -96,6 +96,17 @@ def household_doors(
     return gpd.GeoSeries(out, index=points.index, crs=points.crs)
 
 
+def _id_text(ids: pd.Series | np.ndarray) -> pd.Series:
+    """Ids as text to match across sources: 5, 5.0 and "5" alike; missing stays missing."""
+    ids = pd.Series(np.asarray(ids))
+    if ids.dtype.kind == "f" and (ids.dropna() == ids.dropna().round()).all():
+        ids = ids.astype("Int64")
+    elif ids.dtype == object and pd.api.types.infer_dtype(ids, skipna=True) not in ("string", "integer", "empty"):
+        ids = pd.Series([int(v) if isinstance(v, float) and v.is_integer() else v for v in ids], dtype=object)
+    text = ids.astype(object).where(ids.isna(), ids.astype(str))
+    return text.astype(object)
+
+
 def snap_distinct(graph: WalkGraph, points: gpd.GeoSeries, **options) -> pd.DataFrame:
     """`snap_points` of each distinct point once (same coordinates, same snap), spread back to every row."""
     geoms = np.asarray(points.values, dtype=object)
@@ -103,7 +114,7 @@ def snap_distinct(graph: WalkGraph, points: gpd.GeoSeries, **options) -> pd.Data
     if not len(geoms) or not plain.all():
         return snap_points(graph, points, **options)
     xy = shapely.get_coordinates(geoms)
-    if len(xy) != len(geoms):  # an empty point: no coordinates to key on
+    if len(xy) != len(geoms) or not np.isfinite(xy).all():  # empty or NaN points: no coordinates to key on
         return snap_points(graph, points, **options)
     code, distinct = pd.factorize(xy[:, 0] + 1j * xy[:, 1])  # a hash table on the exact coordinates
     first = np.full(len(distinct), len(xy), dtype=np.int64)

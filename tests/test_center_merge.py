@@ -90,6 +90,12 @@ def test_merge_groups_identical_rows_only():
     assert merged.expand(arc_c[merged.arcs], flow).tolist() == [0, 1, 0, 1, 0, -1]
 
 
+def test_merge_without_arcs():
+    merged = merge_identical(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), 3)
+    assert merged.node_of.tolist() == [-1, -1, -1] and merged.n_nodes == 0
+    assert merged.expand(np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == [-1, -1, -1]
+
+
 def test_hash_collisions_are_caught(monkeypatch):
     """With hashes that map everything to one word, every row collides: the arc-by-arc check must split them again
     (other arcs, other order, other length)."""
@@ -211,3 +217,13 @@ def test_doors_and_distinct_snapping():
     want = snap_points(graph, doors)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert got.iloc[0].equals(got.iloc[1]) and got.iloc[2].equals(got.iloc[3])
+    # a point without coordinates must not take another point's snap
+    odd = gpd.GeoSeries([shapely.Point(np.nan, np.nan), *points[2:]], crs="EPSG:4326")
+    pd.testing.assert_frame_equal(snap_distinct(graph, odd), snap_points(graph, odd), check_exact=True)
+    # building ids given as numbers match the doors' text ids
+    numbered = gpd.GeoDataFrame({"source_id": ["5"]}, geometry=[square], crs="EPSG:4326")
+    assert (
+        household_doors(households, [5.0, 5, None, np.nan], numbered)
+        .iloc[:2]
+        .equals(gpd.GeoSeries([door, door], crs="EPSG:4326"))
+    )

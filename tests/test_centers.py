@@ -160,6 +160,24 @@ def test_uncovered_beyond_the_missing_places_are_told_apart():
     }
 
 
+def test_uncovered_reasons_with_integer_ids_and_no_center_anywhere():
+    """Integer ids stay integers in the reasons and the previous column (some households have no previous center);
+    a household that reaches no center is not counted among those the full centers leave out; and households with
+    no center in any grid are all uncovered (no error)."""
+    households = pd.DataFrame(
+        {"id": [1, 2, 3, 4, 5], "grid_id": "G", "is_center": [True, False, False, False, False], "capacity": 1}
+    )
+    pairs = pd.DataFrame({"household_id": [2, 3], "center_id": [1, 1], "walk_m": [10.0, 20.0]})
+    previous = pd.DataFrame({"household_id": [2, 3], "center_id": [1, 9]})  # 9 is gone
+    result = assign_centers(households, pairs=pairs, previous=previous)
+    table = result.households.set_index("household_id")
+    assert table.loc[3, "reason"].startswith("previous center 9 ") and table.loc[3, "previous_center_id"] == 9
+    assert table.loc[3, "reason"].endswith("grid G lacks 3 places (4 households, capacity 1)")  # 4, 5: no reach
+    assert table.loc[4, "reason"] == "no center of grid G within reach on the walk network"
+    alone = assign_centers(households.assign(is_center=False), pairs=pairs.iloc[:0])
+    assert (alone.households["status"] == "uncovered").all()
+
+
 def test_unreachable_household_reason():
     graph = csr_array((np.full(2, 100.0), ([0, 1], [1, 0])), shape=(4, 4))  # nodes 2, 3 are elsewhere
     access = Access.at_nodes([0, 1, 2], offset_m=[0.0, 0.0, 0.0])
