@@ -99,9 +99,12 @@ def household_doors(
 def _id_text(ids: pd.Series | np.ndarray) -> pd.Series:
     """Ids as text to match across sources: 5, 5.0 and "5" alike; missing stays missing."""
     ids = pd.Series(np.asarray(ids))
+    kind = pd.api.types.infer_dtype(ids, skipna=True)
+    if kind in ("string", "empty"):
+        return ids.astype(object)
     if ids.dtype.kind == "f" and (ids.dropna() == ids.dropna().round()).all():
         ids = ids.astype("Int64")
-    elif ids.dtype == object and pd.api.types.infer_dtype(ids, skipna=True) not in ("string", "integer", "empty"):
+    elif ids.dtype == object and kind != "integer":
         ids = pd.Series([int(v) if isinstance(v, float) and v.is_integer() else v for v in ids], dtype=object)
     text = ids.astype(object).where(ids.isna(), ids.astype(str))
     return text.astype(object)
