@@ -53,6 +53,17 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
+def repeated(n: int, fn, *args, before=None, **kwargs) -> tuple[object, list[float]]:
+    """`fn` run n times (`before` first each time, untimed): the last output and every time."""
+    out, times = None, []
+    for _ in range(n):
+        if before is not None:
+            before()
+        out, t = timed(fn, *args, **kwargs)
+        times.append(t)
+    return out, times
+
+
 def peak_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -97,31 +108,22 @@ def main() -> None:
             print(f"  of which reading the four input layers:   {t:8.2f} s  (read again, warm cache)")
 
         with engine.connect() as conn:
-            stats, t = timed(
-                gap_stats, conn, by="grid", profiles=settings.walk_profiles, levels=settings.coverage_levels
-            )
+            by_grid = dict(by="grid", profiles=settings.walk_profiles, levels=settings.coverage_levels)
+            stats, t = timed(gap_stats, conn, **by_grid)
             print(f"GET /coverage/stats by grid (SQL):          {t * 1000:8.1f} ms  ({len(stats)} rows)")
-            again = []
-            for _ in range(args.repeat):
-                _, t = timed(
-                    gap_stats, conn, by="grid", profiles=settings.walk_profiles, levels=settings.coverage_levels
-                )
-                again.append(t)
+            _, again = repeated(args.repeat, gap_stats, conn, **by_grid)
             print(f"  same again, layers unchanged (cached):    {statistics.median(again) * 1000:8.1f} ms")
-            cold = []
-            for _ in range(args.repeat):
-                STATS_CACHE.clear()
-                _, t = timed(
-                    gap_stats, conn, by="grid", profiles=settings.walk_profiles, levels=settings.coverage_levels
-                )
-                cold.append(t)
+            _, cold = repeated(args.repeat, gap_stats, conn, before=STATS_CACHE.clear, **by_grid)
             print(f"  SQL each time (cache cleared), median:    {statistics.median(cold) * 1000:8.1f} ms")
-            times = []
-            for _ in range(args.repeat):
-                body, t = timed(
-                    uncovered_geojson, conn, service_type="elderly_care", speed=0.8, budget_m=5 * 60 * 0.8, limit=1000
-                )
-                times.append(t)
+            body, times = repeated(
+                args.repeat,
+                uncovered_geojson,
+                conn,
+                service_type="elderly_care",
+                speed=0.8,
+                budget_m=5 * 60 * 0.8,
+                limit=1000,
+            )
             print(
                 f"GET /coverage/uncovered (SQL, 1000 rows):   {times[0] * 1000:8.1f} ms  "
                 f"({body['numberMatched']} uncovered, elderly 5 min; median of {args.repeat}: "

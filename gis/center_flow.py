@@ -85,6 +85,8 @@ def solve_flow(
         solver = "ortools" if have_ortools() else "scipy"
     if len(arc_h) == 0:
         return np.full(n_households, -1, dtype=np.int64)
+    if groups is None:
+        groups = _components(arc_h, arc_c, n_households, len(capacity))
     if solver == "ortools":
         return _solve_ortools(arc_h, arc_c, cost, capacity, n_households, groups)
     if solver == "scipy":
@@ -108,7 +110,7 @@ def _solve_ortools(arc_h, arc_c, cost, capacity, n_households, groups) -> np.nda
         arc_h, arc_c, cost = arc_h[order], arc_c[order], cost[order]
     merged = merge_identical(arc_h, arc_c, cost, n_households)
     m_c, m_cost, m_node = arc_c[merged.arcs], cost[merged.arcs], merged.arc_node
-    hg, cg = groups if groups is not None else _components(arc_h, arc_c, n_households, len(capacity))
+    hg, cg = groups
     has = merged.node_of >= 0
     node_group = np.empty(merged.n_nodes, dtype=np.int64)
     node_group[merged.node_of[has]] = np.asarray(hg)[has]
@@ -175,10 +177,9 @@ def _group_slices(arc_h, arc_c, h_group, c_group):
 
 
 def _solve_scipy(arc_h, arc_c, cost, capacity, n_households, groups) -> np.ndarray:
-    """LAPJVsp per group (default: connected component)."""
+    """LAPJVsp per group."""
     out = np.full(n_households, -1, dtype=np.int64)
-    hg, cg = groups if groups is not None else _components(arc_h, arc_c, n_households, len(capacity))
-    for arcs, hs, cs, h_local, c_local in _group_slices(arc_h, arc_c, hg, cg):
+    for arcs, hs, cs, h_local, c_local in _group_slices(arc_h, arc_c, *groups):
         chosen = _match(h_local, c_local, cost[arcs], capacity[cs], len(hs))
         ok = chosen >= 0
         out[hs[ok]] = cs[chosen[ok]]

@@ -210,8 +210,8 @@ def walk_pairs(
         fh, fc = fh[ok], fc[ok]
     red = reduce_graph(graph, node_xy)
     building = np.full(n, -1, dtype=np.int64)
-    both = np.r_[rows, cols]
-    building[both] = pd.factorize(pd.Series(_column(households, "building", None)[both]), use_na_sentinel=True)[0]
+    wanted = np.r_[rows, cols]
+    building[wanted] = pd.factorize(pd.Series(_column(households, "building", None)[wanted]), use_na_sentinel=True)[0]
     # households with the same door, building, grid and included centers get the same pairs: search once
     all_rows, rep_of = rows, _twins(rows, codes, building, access, is_center, fh)
     rows = np.unique(rep_of[rows])

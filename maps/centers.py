@@ -24,9 +24,9 @@ import shapely
 
 from gis.centers import DEFAULT_CAPACITY
 from gis.crs import metric_crs
-from maps.base import base_map, escape, feature_collection, permanent_label, to_wgs84
+from maps.base import base_map, escape, feature_collection, to_wgs84
 from maps.labels import LAYER_NAMES
-from maps.overview import EMPTY_CENTER, GRID_CODE_LABEL, HtmlLegend, _bounds
+from maps.overview import EMPTY_CENTER, GRID_CODE_LABEL, SITE_RANK_LABEL, HtmlLegend, _bounds
 
 # One colour per center, cycled within each grid (neighbouring centers of a grid differ up to 10 centers).
 PALETTE = (
@@ -71,10 +71,6 @@ CENTERS_STYLE = """
 <style>
   .gridmap-legend .gridmap-line { display: inline-block; width: 16px; height: 0; border-top: 2px solid #1f77b4;
     margin-right: 6px; vertical-align: 3px; border-radius: 0; }
-  .gridmap-legend .gridmap-sub { color: #555; }
-  .gridmap-site-rank { background: transparent; border: none; box-shadow: none; padding: 0;
-    font-weight: 700; font-size: 11px; color: #111; }
-  .gridmap-site-rank::before { display: none; }
 </style>
 """
 
@@ -328,7 +324,7 @@ def centers_map(
         _layer(
             sites, key="suggestions", style={"color": SUGGESTED_COLOUR, "fillColor": "#ffffff"},
             fields=["household", "grid", "rank", "covers"], marker=_marker(9, 3, "gridmap-suggested", 1.0),
-            on_each_feature=permanent_label("rank", "gridmap-site-rank"),
+            on_each_feature=SITE_RANK_LABEL,
         ).add_to(fmap)  # fmt: skip
     full = int((n >= centers["capacity"].to_numpy()).sum())
     fmap.add_child(CentersLegend(_legend_html(hh, load, len(sites), grids is None, full)))

@@ -26,7 +26,7 @@ import shapely
 from branca.element import MacroElement
 from folium.template import Template
 
-from maps.base import base_map, escape, feature_collection, permanent_label, to_wgs84
+from maps.base import base_map, escape, feature_collection, to_wgs84
 from maps.labels import (
     FIELD_LABELS,
     GAIN_UNITS,
@@ -37,7 +37,7 @@ from maps.labels import (
     service_colour,
     service_label,
 )
-from maps.overview import EMPTY_CENTER, GRID_CODE_LABEL, HtmlLegend, _bounds
+from maps.overview import EMPTY_CENTER, GRID_CODE_LABEL, SITE_RANK_LABEL, HtmlLegend, _bounds
 
 # Walking-time classes: one colour per level, green (near) to orange, then beyond the largest level and unreachable.
 LEVEL_ANCHORS = ("#1a9641", "#a6d96a", "#fdae61")
@@ -57,9 +57,6 @@ UNCOVERED_STYLE: dict[str, Any] = {"color": UNCOVERED_OUTLINE, "weight": 2.5, "o
 GRID_STYLE: dict[str, Any] = {"color": "#7f7f7f", "weight": 1.5, "fill": False}  # grey: blue is for the circles
 EUCLIDEAN_STYLE: dict[str, Any] = {"color": "#444444", "weight": 1.5, "opacity": 0.9, "dashArray": "6 5", "fill": False}
 
-# The rank drawn inside each suggested-site marker.
-SITE_RANK_LABEL = permanent_label("rank", "gridmap-site-rank")
-
 COVERAGE_STYLE = """
 <style>
   .gridmap-legend .gridmap-swatch { display: inline-block; width: 14px; height: 10px; border-radius: 0;
@@ -67,11 +64,7 @@ COVERAGE_STYLE = """
   .gridmap-legend .gridmap-line { display: inline-block; width: 16px; height: 0; border-top: 2px dashed #444;
     margin-right: 6px; vertical-align: 3px; }
   .gridmap-legend .gridmap-circle { opacity: 0.45; margin-right: 2px; border-color: #08519c; }
-  .gridmap-legend .gridmap-sub { color: #555; }
   .gridmap-legend .gridmap-count { color: #666; }
-  .gridmap-site-rank { background: transparent; border: none; box-shadow: none; padding: 0;
-    font-weight: 700; font-size: 11px; color: #111; }
-  .gridmap-site-rank::before { display: none; }
 </style>
 """
 

@@ -28,8 +28,9 @@ STYLES: dict[str, dict[str, Any]] = {
     "walk_edges": {"color": "#999999", "weight": 1, "opacity": 0.8},
 }
 
-# The grid code drawn in the middle of each grid.
+# The grid code drawn in the middle of each grid; the rank drawn inside each suggested-site or -center marker.
 GRID_CODE_LABEL = permanent_label("code", "gridmap-grid-code")
+SITE_RANK_LABEL = permanent_label("rank", "gridmap-site-rank")
 
 PAGE_STYLE = """
 <style>
@@ -37,17 +38,21 @@ PAGE_STYLE = """
     "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif; }
   .gridmap-grid-code { background: transparent; border: none; box-shadow: none; padding: 0;
     font-weight: 600; font-size: 11px; color: #1f4e99; text-shadow: 0 0 2px #fff, 0 0 2px #fff; }
+  .gridmap-site-rank { background: transparent; border: none; box-shadow: none; padding: 0;
+    font-weight: 700; font-size: 11px; color: #111; }
+  .gridmap-site-rank::before { display: none; }
   .gridmap-legend { background: rgba(255, 255, 255, 0.9); padding: 6px 8px; border-radius: 4px;
     font-size: 12px; line-height: 1.5; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.3); }
   .gridmap-legend i { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
     margin-right: 6px; vertical-align: -1px; border: 1px solid #fff; }
+  .gridmap-legend .gridmap-sub { color: #555; }
 </style>
 """
 
 
 class HtmlLegend(MacroElement):
     """A bottom-right control showing `html` (built escaped by the caller). It also carries the page's CSS (grid
-    code labels, legend) and any map-specific `style`, so it is added even when `html` is empty."""
+    code and site rank labels, legend) and any map-specific `style`, so it is added even when `html` is empty."""
 
     _template = Template(
         """

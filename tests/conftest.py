@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from api import db, store
+from api.importers import load_sample
 from api.settings import Settings
+from gis.sample import Generated, generate_sample
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 IN_CI = bool(os.environ.get("CI"))
@@ -57,19 +60,32 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+def empty_tables(engine: Engine) -> None:
+    """Every layer and derived table emptied (importers commit their own transactions)."""
+    with engine.begin() as conn:
+        derived = ["building_coverage", "coverage_runs", "center_assignments", "center_runs"]
+        tables = ", ".join([*store.LAYERS, "grid_worker_grids", "import_runs", *derived])
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@contextmanager
+def sample_loaded(engine: Engine) -> Iterator[Generated]:
+    """The sample street loaded into emptied tables for a module's tests, emptied again afterwards."""
+    empty_tables(engine)
+    area = generate_sample()
+    load_sample(engine, area)
+    try:
+        yield area
+    finally:
+        empty_tables(engine)
+
+
 @pytest.fixture
 def clean_db(engine: Engine) -> Iterator[Engine]:
-    """An empty set of layer tables before and after the test (importers commit their own transactions)."""
-
-    def truncate() -> None:
-        with engine.begin() as conn:
-            derived = ["building_coverage", "coverage_runs", "center_assignments", "center_runs"]
-            tables = ", ".join([*store.LAYERS, "grid_worker_grids", "import_runs", *derived])
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-
-    truncate()
+    """An empty set of layer tables before and after the test."""
+    empty_tables(engine)
     yield engine
-    truncate()
+    empty_tables(engine)
 
 
 class ServerThread(threading.Thread):

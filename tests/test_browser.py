@@ -3,27 +3,23 @@
 import pytest
 from sqlalchemy import text
 
-from api.importers import load_sample
 from api.settings import Settings
-from gis.sample import generate_sample
 from tests.chromium import chromium_driver, js_errors, save_screenshot
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, sample_loaded
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def sample_counts(engine, database_url):
-    load_sample(engine, generate_sample())
-    with engine.connect() as conn:
-        counts = {
-            t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
-            for t in ("grids", "buildings", "service_points", "compounds", "communities")
-        }
-        types = conn.scalar(text("SELECT count(DISTINCT type) FROM service_points"))
-    yield counts, types
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
+    with sample_loaded(engine):
+        with engine.connect() as conn:
+            counts = {
+                t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
+                for t in ("grids", "buildings", "service_points", "compounds", "communities")
+            }
+            types = conn.scalar(text("SELECT count(DISTINCT type) FROM service_points"))
+        yield counts, types
 
 
 def test_overview_map_in_chromium(sample_counts, database_url):

@@ -10,29 +10,21 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.importers import load_sample
 from api.main import create_app
 from api.settings import Settings
 from gis.center_pairs import Access
 from gis.centers import assign_on_network, households_from_layers
 from gis.network import build_walk_graph
-from gis.sample import generate_sample
 from gis.snap import household_doors, snap_points
 from gis.workload import grid_workload
 from tests.chromium import chromium_driver, js_errors, save_screenshot
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, sample_loaded
 
 
 @pytest.fixture(scope="module")
 def area(engine):
-    area = generate_sample()
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
-    load_sample(engine, area)
-    yield area
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
-        conn.execute(text("TRUNCATE center_runs CASCADE"))
+    with sample_loaded(engine) as area:
+        yield area
 
 
 @pytest.fixture(scope="module")

@@ -13,29 +13,21 @@ from sqlalchemy.engine import make_url
 
 from api import db
 from api.coverage_store import refresh
-from api.importers import load_sample
 from api.main import create_app
 from api.settings import Settings
 from gis.coverage import coverage
 from gis.coverage_report import gap_report, population
 from gis.network import build_walk_graph
-from gis.sample import generate_sample
 from tests.chromium import chromium_driver, js_errors, save_screenshot
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, sample_loaded
 
 PROFILES = {"standard": 1.2, "elderly": 0.8}
 
 
 @pytest.fixture(scope="module")
 def area(engine):
-    area = generate_sample()
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
-    load_sample(engine, area)
-    yield area
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
-        conn.execute(text("TRUNCATE coverage_runs, building_coverage"))
+    with sample_loaded(engine) as area:
+        yield area
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.importers import load_sample
 from api.main import create_app
 from api.settings import Settings
 from gis.crs import metric_crs
-from gis.sample import generate_sample
+from tests.conftest import sample_loaded
 
 
 @pytest.fixture(scope="module")
 def client(engine, database_url):
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
-    load_sample(engine, generate_sample())
-    with TestClient(create_app(Settings(database_url=database_url, tiles="none"))) as client:
+    with sample_loaded(engine), TestClient(create_app(Settings(database_url=database_url, tiles="none"))) as client:
         yield client
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE streets, compounds, service_points, walk_nodes, grid_workers CASCADE"))
 
 
 def _community(engine) -> tuple[int, float, int]:
