@@ -62,11 +62,12 @@ def centers_command(
         _print_moves(result, previous)
     typer.echo(f"centers written: {out} ({len(table)} rows) in {time.perf_counter() - started:.1f} s")
     if map_path is not None:
+        from maps import render_html
         from maps.centers import centers_map
 
         fmap = centers_map(households=frame, table=result.households, suggestions=suggestions, osm_data=True)
         map_path.parent.mkdir(parents=True, exist_ok=True)
-        fmap.save(str(map_path))
+        map_path.write_text(render_html(fmap), encoding="utf-8")
         typer.echo(f"map written: {map_path}")
 
 
@@ -171,7 +172,7 @@ def read_households(path: Path, *, crs: str | None = "EPSG:4326") -> Any:
     ids = [_text(v) for v in raw["id"]]
     fail([(i, "id is missing") for i, v in enumerate(ids) if v is None])
     seen: dict[str, int] = {}
-    fail([(i, f"id {v!r} is also on feature {seen[v]}") for i, v in enumerate(ids) if seen.setdefault(v, i) != i])
+    fail([(i, f"id {v!r} is also on feature {seen[v] + 1}") for i, v in enumerate(ids) if seen.setdefault(v, i) != i])
     grids = [_text(v) for v in raw["grid_id"]]
     fail([(i, "grid_id is missing: every household belongs to one grid") for i, g in enumerate(grids) if g is None])
 

@@ -167,12 +167,14 @@ def overview_map(
 ) -> None:
     """Write the overview map (grids, buildings, service points, compounds) as one self-contained HTML file."""
     from api.mapdata import overview_from_db
+    from maps import render_html
 
     settings = _settings()
     out = out or settings.output_dir / "overview.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     with _engine().connect() as conn:
-        overview_from_db(conn, tiles=settings.tiles, asset_base_url=None).save(str(out))
+        fmap = overview_from_db(conn, tiles=settings.tiles, asset_base_url=None)
+    out.write_text(render_html(fmap), encoding="utf-8")
     typer.echo(f"map written: {out}")
 
 

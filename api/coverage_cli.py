@@ -56,6 +56,7 @@ def _write_map(map_path, extract, graph, result, table, points, profile, map_typ
     from gis.coverage import PROFILES
     from gis.isochrones import service_circles
     from gis.siting import suggest_sites
+    from maps import render_html
     from maps.coverage import coverage_map
 
     service_type = map_type or str(points["type"].iloc[0])
@@ -81,7 +82,7 @@ def _write_map(map_path, extract, graph, result, table, points, profile, map_typ
         osm_data=True,
     )
     map_path.parent.mkdir(parents=True, exist_ok=True)
-    fmap.save(str(map_path))
+    map_path.write_text(render_html(fmap), encoding="utf-8")
     typer.echo(f"map written: {map_path}")
 
 

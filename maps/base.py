@@ -22,9 +22,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElement
+from branca.element import CssLink, Figure, JavascriptLink, MacroElement
 from folium.template import Template
 from folium.utilities import JsCode
+
+from maps.render import Literal
 
 VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"
 LEAFLET_VERSION = "1.9.3"  # the version folium 0.20 loads; tests/test_maps.py checks they agree
@@ -136,17 +138,6 @@ def leaflet_css_inline() -> str:
     return _CSS_IMAGE.sub(data_uri, (VENDOR_DIR / "leaflet.css").read_text(encoding="utf-8"))
 
 
-class _RawHtml(Element):
-    """Markup added to the page as is (branca's Element would run it through Jinja, and Leaflet has braces)."""
-
-    def __init__(self, markup: str) -> None:
-        super().__init__()
-        self.markup = markup
-
-    def render(self, **kwargs: Any) -> str:
-        return self.markup
-
-
 class LocalAssets(MacroElement):
     """Puts gridmap's Leaflet in the page header, under the names folium uses, instead of folium's CDN links."""
 
@@ -159,8 +150,8 @@ class LocalAssets(MacroElement):
         figure = self.get_root()
         assert isinstance(figure, Figure), "LocalAssets must be inside a Figure"
         if self.asset_base_url is None:
-            figure.header.add_child(_RawHtml(f"<style>{leaflet_css_inline()}</style>"), name="leaflet_css")
-            figure.header.add_child(_RawHtml(f"<script>{leaflet_js()}</script>"), name="leaflet")
+            figure.header.add_child(Literal(f"<style>{leaflet_css_inline()}</style>"), name="leaflet_css")
+            figure.header.add_child(Literal(f"<script>{leaflet_js()}</script>"), name="leaflet")
         else:
             figure.header.add_child(CssLink(f"{self.asset_base_url}/leaflet.css"), name="leaflet_css")
             figure.header.add_child(JavascriptLink(f"{self.asset_base_url}/leaflet.js"), name="leaflet")
