@@ -65,18 +65,28 @@ def coverage_map_command(
     from api.coverage_state import CoverageCache
     from api.coverage_store import CoverageUnavailable
     from api.db import make_engine
-    from api.mapdata import planner_map_from_state
+    from api.mapdata import planner_map_from_state, stored_service_types
+    from api.params import id_problem
+    from maps import render_html
 
+    if problem := id_problem("--community-id", community_id):
+        _fail(problem)
     settings = Settings()
     if profile not in settings.walk_profiles:
         _fail(f"--profile must be one of {', '.join(settings.walk_profiles)}; got {profile!r}")
     engine = make_engine(settings.database_url)
+    with engine.connect() as conn:  # refuse an unknown type before computing (and storing) coverage
+        present = stored_service_types(conn)
+    if service_type not in present:
+        _fail(f"--type must be one of {', '.join(present) or '(no service points stored)'}; got {service_type!r}")
     try:
         state, _ = CoverageCache().get(engine, settings)
     except CoverageUnavailable as exc:
         _fail(str(exc))
     if service_type not in state.coverage.fields:
         _fail(f"--type must be one of {', '.join(state.coverage.fields)}; got {service_type!r}")
+    if community_id is not None and not (state.buildings["community_id"] == community_id).any():
+        _fail(f"no buildings in community {community_id} (unknown id?)")
     out = out or settings.output_dir / f"coverage-{service_type}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     with engine.connect() as conn:
@@ -90,5 +100,5 @@ def coverage_map_command(
             suggest=suggest,
             asset_base_url=None,
         )
-    fmap.save(str(out))
+    out.write_text(render_html(fmap), encoding="utf-8")
     typer.echo(f"map written: {out}")

@@ -7,7 +7,7 @@ from sqlalchemy import Connection, text
 
 from api.coverage_state import circles as service_circles
 from api.coverage_state import siting
-from api.coverage_store import CoverageState
+from api.coverage_store import COVERAGE_STATE_LAYERS, CoverageState
 from api.settings import Settings
 from maps.coverage import coverage_map
 from maps.overview import overview_map
@@ -24,6 +24,30 @@ OVERVIEW_LAYERS = {
 }
 
 
+# The stored layers each map draws, by their layer_versions counters (buildings and walk_edges also decide the
+# OpenStreetMap credit); a rendered page stands for these counters (api.map_cache).
+OVERVIEW_DRAWS = tuple(sorted(OVERVIEW_LAYERS))
+PLANNER_DRAWS = COVERAGE_STATE_LAYERS  # the in-memory coverage, and the grids and OSM credit read beside it
+CENTERS_DRAWS = ("buildings", "center_households", "grids", "households", "walk_edges")
+# Each counter with the transaction that wrote it (xmin): a connection inside a transaction that wrote and was then
+# rolled back saw a counter that a later change reuses; xmin is never reused so. The 中心户 map also draws the
+# stored run, replaced whole (TRUNCATE + INSERT) by each run: its row's id and xmin stand for it.
+DRAWN_VERSIONS_SQL = """
+SELECT layer, version, xmin::text FROM layer_versions WHERE layer = ANY(:layers)
+UNION ALL
+SELECT 'center_runs', id, xmin::text FROM center_runs WHERE :center_run
+ORDER BY 1, 2
+"""
+
+
+def drawn_versions(
+    conn: Connection, layers: tuple[str, ...], *, center_run: bool = False
+) -> tuple[tuple[str, int, str], ...]:
+    """(layer, counter, writing transaction) of each drawn layer, and of the stored 中心户 run if `center_run`."""
+    rows = conn.execute(text(DRAWN_VERSIONS_SQL), {"layers": list(layers), "center_run": center_run})
+    return tuple((layer, int(version), xmin) for layer, version, xmin in rows)
+
+
 def _read(conn: Connection, table: str, columns: str) -> gpd.GeoDataFrame:
     return gpd.read_postgis(
         text(f"SELECT id, {columns}, geom AS geometry FROM {table} ORDER BY id"),
@@ -31,6 +55,11 @@ def _read(conn: Connection, table: str, columns: str) -> gpd.GeoDataFrame:
         geom_col="geometry",
         crs="EPSG:4326",
     )
+
+
+def stored_service_types(conn: Connection) -> list[str]:
+    """The service types that have points stored (what a planner map can be drawn for)."""
+    return list(conn.scalars(text("SELECT DISTINCT type FROM service_points ORDER BY type")))
 
 
 def overview_from_db(conn: Connection, *, tiles: str, asset_base_url: str | None) -> folium.Map:

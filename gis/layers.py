@@ -19,6 +19,7 @@ The CRS rule (输入坐标系必须声明): a file whose CRS is unknown is refus
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from gis.validate import (
     check_geometry_types,
     check_in_china,
     feature_label,
+    feature_number,
     repair_geometries,
 )
 
@@ -168,6 +170,45 @@ def _read_csv(path: Path, lon_field: str | None, lat_field: str | None, id_field
     return gpd.GeoDataFrame(df.drop(columns=[lon_col, lat_col]), geometry=geometry)
 
 
+def _excerpt(value: Any, limit: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _positions(coordinates: Any) -> Iterator[Any]:
+    """The positions of a GeoJSON coordinates array (a position is the innermost list, or a stray scalar)."""
+    if isinstance(coordinates, list) and coordinates and isinstance(coordinates[0], list):
+        for item in coordinates:
+            yield from _positions(item)
+    else:
+        yield coordinates
+
+
+def _coordinate_problem(geometry: Any) -> str | None:
+    """Why GDAL cannot read a GeoJSON geometry's coordinates (it drops the geometry with only a warning), or None.
+
+    A missing geometry (null) is not a coordinate problem: check_geometries_present names it.
+    """
+    if not isinstance(geometry, dict):
+        return None
+    if geometry.get("type") == "GeometryCollection":
+        parts = geometry.get("geometries")
+        return next((p for p in map(_coordinate_problem, parts if isinstance(parts, list) else []) if p), None)
+    if "coordinates" not in geometry:
+        return f"{geometry.get('type', 'geometry')} has no coordinates"
+    for position in _positions(geometry["coordinates"]):
+        if position == []:
+            continue  # an empty geometry: named as empty later
+        numbers = isinstance(position, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in position
+        )
+        if not numbers:
+            return f"coordinates {_excerpt(position)} are not numbers"
+        if len(position) < 2:
+            return f"coordinates {_excerpt(position)} need a longitude and a latitude"
+    return None
+
+
 def _read(
     path: Path, fmt: str, layer: str | None, lon_field: str | None, lat_field: str | None, id_field: str
 ) -> tuple[gpd.GeoDataFrame, CRS | None]:
@@ -178,7 +219,10 @@ def _read(
         layers = [str(name) for name, _ in pyogrio.list_layers(path)]
         if len(layers) > 1:
             raise LayerError(f"has {len(layers)} layers ({', '.join(layers)}); say which one to read")
-    gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    with warnings.catch_warnings():
+        # GDAL warns about unreadable coordinates and drops the geometry; _coordinate_problem says which and why.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
     declared = gdf.crs
     if fmt == "GeoJSON":
         with path.open("rb") as fh:
@@ -188,6 +232,10 @@ def _read(
         features = data.get("features") or [] if isinstance(data, dict) else []
         if "id" not in gdf.columns and features and all("id" in f for f in features) and len(features) == len(gdf):
             gdf["id"] = [f["id"] for f in features]  # RFC 7946 feature ids (GDAL hides integer ones as FIDs)
+        if len(features) == len(gdf):
+            geometries = [f.get("geometry") if isinstance(f, dict) else None for f in features]
+            problems = [(i, _coordinate_problem(g)) for i, g in enumerate(geometries)]
+            _fail(gdf, [(i, why) for i, why in problems if why], id_field)
     return gdf, declared
 
 
@@ -310,7 +358,7 @@ def _source_ids(df: pd.DataFrame, id_field: str) -> list[str]:
     if len(dup):
         groups = dup.groupby(dup, sort=True).groups
         listed = "; ".join(
-            f"{id_field} {value!r} on features {', '.join(str(i) for i in idx)}"
+            f"{id_field} {value!r} on features {', '.join(str(feature_number(i)) for i in idx)}"
             for value, idx in list(groups.items())[:MAX_LISTED]
         )
         raise LayerError(f"{len(groups)} duplicate {id_field} value(s) (ids must be unique): {listed}")

@@ -48,13 +48,18 @@ class LayerError(ValueError):
 
 
 def feature_label(gdf: gpd.GeoDataFrame, index: Hashable, id_field: str | None = "id") -> str:
-    """'feature 3 (id "g-7")': how messages name a feature (index label in the frame, plus its id if it has one)."""
-    label = f"feature {index}"
+    """'feature 3 (id "g-7")': how messages name a feature (its number in the file, plus its id if it has one)."""
+    label = f"feature {feature_number(index)}"
     if id_field and id_field in gdf.columns:
         value = gdf.at[index, id_field]
         if not _is_missing(value):
             label += f" ({id_field} {str(value)!r})"
     return label
+
+
+def feature_number(index: Hashable) -> Hashable:
+    """Messages count features from 1, as a person reading the file does (a frame's index counts from 0)."""
+    return index + 1 if isinstance(index, int | np.integer) and not isinstance(index, bool) else index
 
 
 def _is_missing(value: object) -> bool:

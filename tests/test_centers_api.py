@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.main import create_app
+from api.privacy import SMALL_COUNT, mask_name
 from api.settings import Settings
 from gis.center_pairs import Access
 from gis.centers import assign_on_network, households_from_layers
@@ -145,12 +146,24 @@ def test_workload_per_grid_and_worker(client, area):
     direct = direct.merge(area.grids[["source_id", "code"]], left_on="grid_ref", right_on="source_id")
     merged = grids.merge(direct, on="code", suffixes=("", "_direct"))
     assert len(merged) == len(area.grids)
-    for column in ("households", "special_care", "load", "flagged"):
+    for column in ("households", "flagged"):
         assert (merged[column] == merged[f"{column}_direct"]).all(), column
+    # Small special-care counts (1–4) are suppressed with the load they can be read back from; the rest agree.
+    small = merged["special_care_direct"].between(1, SMALL_COUNT - 1)
+    assert (merged["suppressed"] == small).all()
+    assert merged.loc[small, ["special_care", "load"]].isna().all().all()
+    shown = merged[~small]
+    assert (shown["special_care"] == shown["special_care_direct"]).all() and (
+        shown["load"] == shown["load_direct"]
+    ).all()
+    assert not [c for c in grids.columns if c.startswith("tag_")]  # no per-tag counts (刑满释放, 信访 …) served openly
     workers = pd.DataFrame(client.get("/workload/workers").json())
     assert len(workers) == len(area.grid_workers)
     assert np.isclose(workers["households"].sum(), grids["households"].sum())  # shared grids split, not doubled
-    assert set(workers.loc[workers["flagged"], "reason"].str.contains("median")) <= {True}
+    flagged = workers.loc[workers["flagged"] & ~workers["suppressed"], "reason"]
+    assert set(flagged.str.contains("median")) <= {True}
+    assert set(workers["name"]) == {mask_name(n) for n in area.grid_workers["name"]}
+    assert not set(workers["name"]) & set(area.grid_workers["name"])  # no full name served
     assert "tags" not in grids.columns and client.get("/workload/grids", params={"factor": 0.5}).status_code == 422
 
 

@@ -353,20 +353,20 @@ BAD_INPUT = {
     "missing column": ([_point({"id": "h1", "is_center": True})], "no 'grid_id' property"),
     "line": (
         [_point(GOOD), _point(OTHER, {"type": "LineString", "coordinates": [[113.54, 22.27], [113.55, 22.28]]})],
-        "feature 1 (id 'h2'): geometry is LineString; a household file needs Point",
+        "feature 2 (id 'h2'): geometry is LineString; a household file needs Point",
     ),
-    "no grid": ([_point(GOOD), _point({**OTHER, "grid_id": " "})], "feature 1 (id 'h2'): grid_id is missing"),
+    "no grid": ([_point(GOOD), _point({**OTHER, "grid_id": " "})], "feature 2 (id 'h2'): grid_id is missing"),
     "capacity 0": (
         [_point({**GOOD, "capacity": 0}), _point(OTHER)],
-        "feature 0 (id 'h1'): capacity '0' of a center household must be a whole number ≥ 1",
+        "feature 1 (id 'h1'): capacity '0' of a center household must be a whole number ≥ 1",
     ),
     "capacity text": ([_point({**GOOD, "capacity": "ten"})], "capacity 'ten' of a center household"),
     "duplicate id": (
         [_point(GOOD), _point({**OTHER, "id": "h1"})],
-        "feature 1 (id 'h1'): id 'h1' is also on feature 0",
+        "feature 2 (id 'h1'): id 'h1' is also on feature 1",
     ),
     "is_center": ([_point({**OTHER, "is_center": "maybe"})], "is_center 'maybe' is not true/false"),
-    "outside China": ([_point(GOOD, {"type": "Point", "coordinates": [2.35, 48.85]})], "feature 0 (id 'h1')"),
+    "outside China": ([_point(GOOD, {"type": "Point", "coordinates": [2.35, 48.85]})], "feature 1 (id 'h1')"),
 }
 
 

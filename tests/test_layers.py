@@ -217,7 +217,7 @@ def test_far_away_coordinates_are_rejected(tmp_path):
     with pytest.raises(LayerError) as err:
         read_layer(write(europe, tmp_path / "paris.geojson"), kind="service_points", crs=None)
     assert message(err).startswith("paris.geojson: 3 of 3 features lie outside China")
-    assert "feature 0 (id '1')" in message(err) and "--crs" in message(err)
+    assert "feature 1 (id '1')" in message(err) and "--crs" in message(err)
     with pytest.raises(LayerError, match=r"^grids.gpkg: .*projected metres"):
         metres = grids_frame("EPSG:4547").set_crs(None, allow_override=True)
         with pytest.warns(UserWarning):
@@ -233,7 +233,7 @@ def test_duplicate_ids_are_named(tmp_path):
     gdf["id"] = ["g1", "g2", "g1"]
     with pytest.raises(LayerError) as err:
         read_layer(write(gdf, tmp_path / "grids.geojson"), kind="grids", crs=None)
-    assert message(err) == ("grids.geojson: 1 duplicate id value(s) (ids must be unique): id 'g1' on features 0, 2")
+    assert message(err) == ("grids.geojson: 1 duplicate id value(s) (ids must be unique): id 'g1' on features 1, 3")
 
 
 def test_missing_id_field(tmp_path):
@@ -247,7 +247,7 @@ def test_unknown_service_type(tmp_path):
     gdf.loc[1, "type"] = "bakery"
     with pytest.raises(LayerError) as err:
         read_layer(write(gdf, tmp_path / "points.geojson"), kind="service_points", crs=None)
-    assert message(err).startswith("points.geojson: feature 1 (id '2'): unknown service type 'bakery'; accepted:")
+    assert message(err).startswith("points.geojson: feature 2 (id '2'): unknown service type 'bakery'; accepted:")
     assert "party_center 党群服务中心" in message(err)
 
 
@@ -263,7 +263,7 @@ def test_bad_grid_code(tmp_path):
     with pytest.raises(LayerError) as err:
         read_layer(write(gdf, tmp_path / "grids.geojson"), kind="grids", crs=None)
     assert message(err) == (
-        "grids.geojson: feature 2 (id 'g3'): grid code '44040200100200' has 14 digits, expected DB11_15 = "
+        "grids.geojson: feature 3 (id 'g3'): grid code '44040200100200' has 14 digits, expected DB11_15 = "
         "6 district + 3 street + 3 community + 3 sequence = 15 digits"
     )
 
@@ -273,7 +273,7 @@ def test_grid_code_profile_is_applied(tmp_path):
     gdf["code"] = ["44040200100201", "44040200100202", "44040200100203"]
     out, _ = read_layer(write(gdf, tmp_path / "grids.gpkg"), kind="grids", crs=None, code_profile="CJT213_14")
     assert list(out["seq_code"]) == ["01", "02", "03"] and set(out["code_profile"]) == {"CJT213_14"}
-    with pytest.raises(LayerError, match=r"^grids.gpkg: feature 0 \(id 'g1'\): grid code .* has 14 digits"):
+    with pytest.raises(LayerError, match=r"^grids.gpkg: feature 1 \(id 'g1'\): grid code .* has 14 digits"):
         read_layer(tmp_path / "grids.gpkg", kind="grids", crs=None)
 
 
@@ -289,7 +289,7 @@ def test_polygon_service_point_is_rejected(tmp_path):
     gdf.loc[2, "geometry"] = cell(0)
     with pytest.raises(LayerError) as err:
         read_layer(write(gdf, tmp_path / "points.gpkg"), kind="service_points", crs=None)
-    assert message(err) == "points.gpkg: feature 2 (id '3'): geometry is Polygon; service_points needs Point"
+    assert message(err) == "points.gpkg: feature 3 (id '3'): geometry is Polygon; service_points needs Point"
 
 
 def test_empty_geometry_is_rejected(tmp_path):
@@ -297,14 +297,14 @@ def test_empty_geometry_is_rejected(tmp_path):
     gdf.loc[1, "geometry"] = None
     with pytest.raises(LayerError) as err:
         read_layer(write(gdf, tmp_path / "grids.geojson"), kind="grids", crs=None)
-    assert message(err) == "grids.geojson: feature 1 (id 'g2'): geometry is missing or empty"
+    assert message(err) == "grids.geojson: feature 2 (id 'g2'): geometry is missing or empty"
 
 
 def test_invalid_polygon_is_repaired_and_reported(tmp_path):
     gdf = grids_frame()
     gdf.loc[0, "geometry"] = Polygon([(LON, LAT), (LON + 0.005, LAT + 0.005), (LON + 0.005, LAT), (LON, LAT + 0.005)])
     out, report = read_layer(write(gdf, tmp_path / "grids.geojson"), kind="grids", crs=None)
-    assert report.repair.n_repaired == 1 and report.repair.repaired[0].label == "feature 0 (id 'g1')"
+    assert report.repair.n_repaired == 1 and report.repair.repaired[0].label == "feature 1 (id 'g1')"
     assert report.repair.area_change_m2 > 0
     assert out.geometry.is_valid.all() and out.geom_type.iloc[0] == "MultiPolygon"
     assert "repaired 1 of 3" in report.summary()
@@ -327,14 +327,14 @@ def test_corrupt_and_unsupported_files(tmp_path):
 def test_bad_csv_coordinate_names_feature(tmp_path):
     path = tmp_path / "points.csv"
     path.write_text("id,type,lon,lat\nA,clinic,113.55,22.26\nB,clinic,113.5x,22.26\n")
-    with pytest.raises(LayerError, match=r"^points.csv: feature 1 \(id 'B'\): lon '113.5x' is not a number"):
+    with pytest.raises(LayerError, match=r"^points.csv: feature 2 \(id 'B'\): lon '113.5x' is not a number"):
         read_layer(path, kind="service_points", crs="EPSG:4326")
 
 
 def test_csv_row_without_coordinates_is_named(tmp_path):
     path = tmp_path / "points.csv"
     path.write_text("id,type,lon,lat\nA,clinic,113.55,22.26\nB,clinic,,22.26\n")
-    with pytest.raises(LayerError, match=r"^points.csv: feature 1 \(id 'B'\): geometry is missing or empty"):
+    with pytest.raises(LayerError, match=r"^points.csv: feature 2 \(id 'B'\): geometry is missing or empty"):
         read_layer(path, kind="service_points", crs="EPSG:4326")
 
 

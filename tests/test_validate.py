@@ -39,7 +39,7 @@ def test_europe_is_rejected():
         check_in_china(gdf)
     message = str(err.value)
     assert "1 of 2 features lie outside China" in message
-    assert "feature 1 (id 'paris')" in message
+    assert "feature 2 (id 'paris')" in message
     assert "--crs" in message
 
 
@@ -65,7 +65,7 @@ def test_bow_tie_is_repaired_and_reported():
     repaired, report = repair_geometries(gdf)
     assert report.n_repaired == 1 and report.n_features == 2
     fixed = report.repaired[0]
-    assert fixed.index == 1 and fixed.label == "feature 1 (id 'bow')"
+    assert fixed.index == 1 and fixed.label == "feature 2 (id 'bow')"
     assert "Self-intersection" in fixed.reason
     assert fixed.area_before_m2 == pytest.approx(0, abs=1)
     assert fixed.area_after_m2 == pytest.approx(5000, rel=1e-3)
@@ -88,20 +88,20 @@ def test_repair_keeps_only_polygons_for_polygon_layers():
 def test_repair_refuses_a_geometry_that_becomes_empty():
     flat = Polygon([(X0, Y0), (X0 + 50, Y0 + 50), (X0 + 100, Y0 + 100), (X0, Y0)])
     gdf = gpd.GeoDataFrame({"id": ["ok", "flat"]}, geometry=[m_box(0, 0, 10, 10), flat], crs=ZHUHAI_GK)
-    with pytest.raises(LayerError, match=r"feature 1 \(id 'flat'\): geometry is invalid .* nothing polygonal"):
+    with pytest.raises(LayerError, match=r"feature 2 \(id 'flat'\): geometry is invalid .* nothing polygonal"):
         repair_geometries(gdf)
 
 
 @pytest.mark.parametrize("empty", [None, Polygon()])
 def test_missing_or_empty_geometry_is_rejected(empty):
     gdf = gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=[box(113.5, 22.2, 113.51, 22.21), empty], crs=4326)
-    with pytest.raises(LayerError, match=r"feature 1 \(id 'b'\): geometry is missing or empty"):
+    with pytest.raises(LayerError, match=r"feature 2 \(id 'b'\): geometry is missing or empty"):
         repair_geometries(gdf)
 
 
 def test_geometry_types():
     gdf = gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=[box(113.5, 22.2, 113.51, 22.21), Point(113.5, 22.2)])
-    with pytest.raises(LayerError, match=r"feature 1 \(id 'b'\): geometry is Point; grids needs Polygon or Multi"):
+    with pytest.raises(LayerError, match=r"feature 2 \(id 'b'\): geometry is Point; grids needs Polygon or Multi"):
         check_geometry_types(gdf, ("Polygon", "MultiPolygon"), layer="grids")
 
 

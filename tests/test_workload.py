@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from api.privacy import open_workload
 from gis.workload import CARE_TAGS, grid_workload, worker_workload
 
 
@@ -86,3 +87,24 @@ def test_tags_from_text_and_is_center_column():
     table = grid_workload(households)
     assert table.loc[0, "special_care"] == 1 and table.loc[0, "tag_infant"] == 1
     assert table.loc[0, "centers"] == 1
+
+
+def test_open_workload_masks_names_and_suppresses_small_counts():
+    table = pd.DataFrame(
+        {
+            "name": ["张三丰", "李四", "王", None],
+            "special_care": [0, 1, 4, 5],
+            "tag_petitioner": [0, 1, 2, 3],
+            "households": [10, 10, 10, 10],
+            "load": [10.0, 11.0, 14.0, 15.0],
+            "load_ratio": [1.0, 1.1, 1.4, 1.5],
+            "reason": [None, "load 11 is 1.1 × …", None, "load 15 is 1.5 × …"],
+        }
+    )
+    shown = open_workload(table)
+    assert list(shown["name"][:3]) == ["张*丰", "李*", "王"] and pd.isna(shown["name"][3])
+    assert list(shown["suppressed"]) == [False, True, True, False]
+    assert not [c for c in shown.columns if c.startswith("tag_")]
+    assert shown.loc[[1, 2], ["special_care", "load", "load_ratio"]].isna().all().all()
+    assert shown.loc[3, "special_care"] == 5 and shown.loc[3, "load"] == 15.0 and shown.loc[0, "special_care"] == 0
+    assert "11" not in shown.loc[1, "reason"] and shown.loc[3, "reason"] == "load 15 is 1.5 × …"

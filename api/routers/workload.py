@@ -1,6 +1,7 @@
 """Workload per grid and per grid worker (网格员): households, special-care households, center households.
 
-Counts only: no household is named. Which tags make a household special-care and the flag rule are gis.workload's.
+Counts only: no household is named. Which tags make a household special-care and the flag rule are gis.workload's;
+what an open endpoint may show of them (no per-tag counts, small counts suppressed, masked names) is api.privacy's.
 """
 
 import json
@@ -12,6 +13,8 @@ from fastapi.responses import Response
 from sqlalchemy import Connection, text
 
 from api.deps import ConnectionDep
+from api.params import Id, require_place
+from api.privacy import open_workload
 from gis.workload import grid_workload, worker_workload
 
 router = APIRouter(prefix="/workload", tags=["workload 工作量"])
@@ -37,16 +40,17 @@ def _json(frame: pd.DataFrame) -> Response:
 
 
 @router.get("/grids")
-def grids(conn: ConnectionDep, factor: FactorQuery = 1.5, community_id: int | None = None) -> Response:
+def grids(conn: ConnectionDep, factor: FactorQuery = 1.5, community_id: Id | None = None) -> Response:
     """Per grid: households, special-care households (per tag too), centers, load and the flag against the
     community median."""
+    require_place(conn, "community", community_id)
     table = _grid_table(conn, factor)
     if community_id is not None:
         table = table[table["community_ref"] == str(community_id)]
     table = table.rename(columns={"grid_ref": "grid_id", "community_ref": "community_id"})
     for column in ("grid_id", "community_id"):
         table[column] = pd.to_numeric(table[column])
-    return _json(table)
+    return _json(open_workload(table))
 
 
 @router.get("/workers")
@@ -65,4 +69,4 @@ def workers(conn: ConnectionDep, factor: FactorQuery = 1.5) -> Response:
     table = table.rename(columns={"worker_ref": "worker_id"})
     table["worker_id"] = pd.to_numeric(table["worker_id"])
     table["unknown_grids"] = table["unknown_grids"].map(json.dumps)
-    return _json(table)
+    return _json(open_workload(table))
