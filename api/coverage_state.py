@@ -17,6 +17,7 @@ import shapely
 from sqlalchemy import Engine
 
 from api.coverage_store import CoverageState, compute_state, layer_versions, refresh
+from api.errors import excerpt
 from api.settings import Settings
 from gis.coverage import Coverage
 from gis.coverage_scenario import add_service, move_service, remove_service
@@ -69,14 +70,14 @@ def apply_changes(state: CoverageState, changes: Sequence[dict]) -> tuple[Covera
             if action == "add":
                 service_type = change["service_type"]
                 if service_type not in cov.fields:
-                    raise ScenarioError(f"change {number}: unknown service type {service_type!r}")
+                    raise ScenarioError(f"change {number}: no coverage for service type {excerpt(service_type)}")
                 new_id = str(change.get("service_point_id") or f"new-{number}")
                 cov = add_service(cov, service_id=new_id, service_type=service_type, point=point)
             else:
                 point_id = str(change["service_point_id"])
                 service_type = next((t for t, f in cov.fields.items() if point_id in set(f.service_ids)), None)
                 if service_type is None:
-                    raise ScenarioError(f"change {number}: no service point {point_id}")
+                    raise ScenarioError(f"change {number}: no service point {excerpt(point_id)}")
                 if action == "move":
                     cov = move_service(cov, service_id=point_id, service_type=service_type, point=point)
                 else:

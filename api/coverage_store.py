@@ -29,6 +29,9 @@ from gis.network import WalkGraph, build_walk_graph
 
 # Layers whose change changes walking distances; the others in layer_versions only change weights and groups.
 INPUT_LAYERS = ("walk_nodes", "walk_edges", "buildings", "service_points")
+# Layers the in-memory coverage is read from (its weights and groups too); other counters (compounds, center
+# households: migration 0005) are for the map pages and do not make it stale.
+COVERAGE_STATE_LAYERS = (*INPUT_LAYERS, "households", "grids", "communities")
 
 BUILDINGS_SQL = """
 SELECT b.id::text AS source_id, b.id AS building_id, b.name, b.grid_id, g.code AS grid_code,
@@ -54,7 +57,12 @@ class CoverageUnavailable(Exception):
 
 
 def layer_versions(conn: Connection) -> dict[str, int]:
-    return dict(conn.execute(text("SELECT layer, version FROM layer_versions")).all())
+    """The counters of the layers the coverage is read from (`COVERAGE_STATE_LAYERS`)."""
+    rows = conn.execute(
+        text("SELECT layer, version FROM layer_versions WHERE layer = ANY(:layers)"),
+        {"layers": list(COVERAGE_STATE_LAYERS)},
+    )
+    return dict(rows.all())
 
 
 def input_version(versions: dict[str, int]) -> str:
@@ -341,6 +349,9 @@ def refresh(engine: Engine, settings: Settings, *, force: bool = False) -> tuple
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
+            # first, before the snapshot (as centers_store.assign_and_store does): a second refresh waits for this
+            # one's commit and then sees its run, instead of failing on rows and indexes this one replaced (500)
+            conn.execute(text("LOCK TABLE building_coverage IN EXCLUSIVE MODE"))
             run = stored_run(conn)
             if not force and is_current(run, conn, settings):
                 return run, None

@@ -53,7 +53,12 @@ def centers_map_command(
 ) -> None:
     """Write the 中心户 map of the stored assignment as one self-contained HTML file."""
     from api.mapdata import centers_map_from_db, count_map_households
+    from api.params import id_problem
+    from maps import render_html
 
+    for option, value in (("--community-id", community_id), ("--grid-id", grid_id)):
+        if problem := id_problem(option, value):
+            _fail(problem)
     settings = Settings()
     out = out or settings.output_dir / "centers.html"
     with _engine().connect() as conn:
@@ -63,7 +68,7 @@ def centers_map_command(
             conn, community_id=community_id, grid_id=grid_id, tiles=settings.tiles, asset_base_url=None
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    fmap.save(str(out))
+    out.write_text(render_html(fmap), encoding="utf-8")
     typer.echo(f"map written: {out} ({drawn} households)")
 
 
@@ -73,12 +78,20 @@ def check_grids_command(
     max_households: Annotated[int, typer.Option(help="Household target, high end")] = 500,
 ) -> None:
     """Check the stored grids: gaps, overlaps, crossing community lines, codes, households off target."""
-    from api.grids_store import check_stored
+    from api.grids_store import GridsError, check_stored
+    from api.params import id_problem
 
+    if problem := id_problem("--community-id", community_id):
+        _fail(problem)
+    if not 1 <= min_households <= max_households:
+        _fail("the household target needs 1 ≤ --min-households ≤ --max-households")
     with _engine().connect() as conn:
-        table = check_stored(
-            conn, community_id=community_id, min_households=min_households, max_households=max_households
-        )
+        try:
+            table = check_stored(
+                conn, community_id=community_id, min_households=min_households, max_households=max_households
+            )
+        except GridsError as exc:
+            _fail(str(exc))
     for row in table[~table["ok"]].itertuples():
         typer.echo(f"  {row.code or '(gap)'}: {'; '.join(row.problems)}")
     typer.echo(f"checked: grids={len(table)} with_problems={int((~table['ok']).sum())}")
@@ -91,15 +104,18 @@ def partition_grids_command(
 ) -> None:
     """Draw grids of 300–500 households along a community's roads; print them, and store them with --store."""
     from api.grids_store import GridsError, partition_stored, store_partition
+    from api.params import id_problem
     from gis.validate import LayerError
 
+    if problem := id_problem("COMMUNITY_ID", community_id):
+        _fail(problem)
     with _engine().begin() as conn:
         try:
             result = partition_stored(conn, community_id, profile=profile)
             if store:
                 store_partition(conn, community_id, result)
         except (GridsError, LayerError, ValueError) as exc:
-            _fail(f"{exc}\nnothing was stored")
+            _fail(f"{exc}; nothing was stored")
     for row in result.stats.itertuples():
         note = f"  ({row.note})" if row.note else ""
         typer.echo(f"  {row.code}: {row.households} households, {row.area_m2 / 1e4:.1f} ha{note}")

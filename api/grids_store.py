@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 from api import store
 from api.importers import link_buildings, record_run
 from api.layer_import import LINK_SQL, check_stored_grids
+from gis.gridcodes import GridCodeError
 from gis.grids import Partition, check_grids, partition_community
 
 PARTITION_SOURCE = "gridmap:partition"
@@ -59,9 +60,13 @@ def check_stored(
     conn: Connection, *, community_id: int | None = None, min_households: int = 300, max_households: int = 500
 ) -> pd.DataFrame:
     """`check_grids` on the stored grids (of one community, or all), with household counts from the stored
-    households; ``grid_id`` is the stored grid id."""
+    households; ``grid_id`` is the stored grid id. An unknown community is a `GridsError`."""
     grids = _read(conn, GRIDS_SQL, community_id=community_id)
     communities = _read(conn, COMMUNITIES_SQL, community_id=community_id)
+    if community_id is not None and not len(communities):
+        raise GridsError(f"no community {community_id}")
+    if not len(grids) and not len(communities):  # nothing stored yet: nothing to check
+        return pd.DataFrame(columns=["grid_id", "community", "code", "households", "area_m2", "problems", "ok"])
     households = _read(conn, HOUSEHOLD_POINTS_SQL, community_id=community_id)
     return check_grids(
         grids,
@@ -92,20 +97,23 @@ def partition_stored(
         )
     roads = _read(conn, ROADS_SQL, community_id=community_id)
     buildings = _read(conn, BUILDINGS_SQL, community_id=community_id)
-    return partition_community(
-        communities.iloc[[0]].geometry,
-        roads=roads,
-        households=buildings,
-        district_code=street_code[:6],
-        street_code=street_code[6:],
-        community_code=community["code"],
-        profile=profile,
-        community_ref=community["stored_source_id"],
-        name_prefix=community["name"] or "",
-        min_households=min_households,
-        max_households=max_households,
-        source=PARTITION_SOURCE,
-    )
+    try:
+        return partition_community(
+            communities.iloc[[0]].geometry,
+            roads=roads,
+            households=buildings,
+            district_code=street_code[:6],
+            street_code=street_code[6:],
+            community_code=community["code"],
+            profile=profile,
+            community_ref=community["stored_source_id"],
+            name_prefix=community["name"] or "",
+            min_households=min_households,
+            max_households=max_households,
+            source=PARTITION_SOURCE,
+        )
+    except GridCodeError as exc:  # e.g. more grids than the code's sequence can number: targets too small
+        raise GridsError(f"community {community_id}: {exc}") from exc
 
 
 def store_partition(conn: Connection, community_id: int, partition: Partition) -> dict:

@@ -12,6 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from api.coverage_state import CoverageCache
 from api.db import make_engine
 from api.errors import install_error_handlers
+from api.map_cache import MapPageCache
+from api.middleware import install_middleware
+from api.openapi import ERROR_RESPONSES, install_openapi
 from api.routers import centers, coverage, grids, health, layers, maps, workload
 from api.settings import Settings, get_settings
 
@@ -36,10 +39,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served below with gridmap's own Swagger UI files
         redoc_url=None,
+        responses=ERROR_RESPONSES,  # every error is {code, detail} (api.errors), a 422 too
     )
+    install_openapi(app, settings)
     app.state.settings = settings
     app.state.coverage_cache = CoverageCache()
+    app.state.map_cache = MapPageCache(
+        max_entries=settings.map_cache_entries, max_bytes=int(settings.map_cache_mb * 2**20)
+    )
     install_error_handlers(app)
+    install_middleware(app, settings)  # after the error handlers: uses their 500 handler
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(coverage.router)

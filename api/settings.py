@@ -42,8 +42,25 @@ class Settings(BaseSettings):
     max_snap_m: float = Field(
         default=500.0, gt=0, description="A building or service point farther than this from every road is off-network."
     )
+    map_cache_mb: float = Field(
+        default=64,
+        ge=0,
+        description="Rendered map pages kept per process, in MB of HTML (0: none kept); a larger page is not kept.",
+    )
+    map_cache_entries: int = Field(default=32, ge=0, description="Rendered map pages kept per process, at most.")
     host: str = "127.0.0.1"
     port: int = 8000
+    allowed_hosts: list[str] = Field(
+        default=["127.0.0.1", "localhost", "::1", "testserver"],
+        description="Host names the API answers to (JSON list; '*.example.org' patterns, '*' for any); refusing "
+        "others stops DNS rebinding. `host` is added unless it is 0.0.0.0. 'testserver' is the test client's.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest request body (413 above it). The largest legitimate body, a 50-change "
+        "/coverage/scenario, is under 20 kB; layer files are imported by the CLI.",
+    )
 
 
 @lru_cache

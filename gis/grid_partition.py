@@ -32,7 +32,7 @@ import shapely
 from pyproj import CRS
 
 from gis.crs import metric_crs
-from gis.gridcodes import format_grid_code, get_profile
+from gis.gridcodes import CodeProfile, GridCodeError, format_grid_code, get_profile
 
 __all__ = ["ROAD_CLASSES", "Partition", "partition_community"]
 
@@ -322,6 +322,16 @@ def _union(blocks: np.ndarray) -> shapely.Geometry:
         return shapely.union_all(blocks)
 
 
+def _check_numbering(grids: int, prof: CodeProfile, min_households: int, max_households: int) -> None:
+    """Raise `GridCodeError` when the grids outnumber what the profile's sequence part can number (999 or 99)."""
+    most = 10**prof.seq - 1
+    if grids > most:
+        raise GridCodeError(
+            f"{grids} grids of {min_households}–{max_households} households would be needed, but {prof.name} "
+            f"numbers at most {most} grids per community ({prof.seq}-digit sequence): raise the household targets"
+        )
+
+
 def partition_community(
     community: shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame,
     *,
@@ -350,6 +360,8 @@ def partition_community(
     profile : grid code profile, ``DB11_15`` (3-digit sequence) or ``CJT213_14`` (2-digit).
     community_ref : the community's source id for ``community_ref`` (default: the community code).
     name_prefix : grid names are ``f"{name_prefix}第{seq}网格"``.
+
+    Raises `GridCodeError` when the targets make more grids than the profile's sequence numbers (999 or 99).
     """
     prof = get_profile(profile)
     if isinstance(community, gpd.GeoDataFrame | gpd.GeoSeries):
@@ -393,6 +405,7 @@ def partition_community(
         max_households,
     )
     n = int(label.max()) + 1 if len(label) else 0
+    _check_numbering(n, prof, min_households, max_households)
     geoms = np.array([_union(blocks[label == r]) for r in range(n)], dtype=object)
     seq_order = _reading_order(shapely.point_on_surface(geoms), band_m, north)
     rank = np.empty(n, dtype=np.int64)

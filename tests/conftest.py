@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -91,14 +92,16 @@ def clean_db(engine: Engine) -> Iterator[Engine]:
 class ServerThread(threading.Thread):
     """The real API on a loopback port, for browser tests."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: FastAPI | None = None) -> None:
+        """Serve `app`, by default ``create_app(settings)``."""
         super().__init__(daemon=True)
         from api.main import create_app
 
         with socket.socket() as sock:  # a free loopback port
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        app = app if app is not None else create_app(settings)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
 
     def run(self) -> None:

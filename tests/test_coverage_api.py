@@ -140,7 +140,7 @@ def test_siting_gains_uncovered_residents(client):
     nodes = client.post("/coverage/siting", json={"service_type": "elderly_care", "level": 5, "candidates": "nodes"})
     assert nodes.status_code == 200
     bad = client.post("/coverage/siting", json={"service_type": "spa", "k": 3})
-    assert bad.status_code == 400 and "spa" in bad.json()["detail"]
+    assert bad.status_code == 422 and "service_type" in bad.json()["detail"] and "spa" in bad.json()["detail"]
 
 
 def test_scenario_add_and_remove(client, engine):
@@ -166,7 +166,7 @@ def test_scenario_add_and_remove(client, engine):
     [
         ({"action": "remove", "service_point_id": 999999}, 400, "999999"),
         ({"action": "add", "service_type": "elderly_care"}, 422, "lon and lat"),
-        ({"action": "add", "service_type": "spa", "lon": 116.4, "lat": 39.9}, 400, "spa"),
+        ({"action": "add", "service_type": "spa", "lon": 116.4, "lat": 39.9}, 422, "spa"),
         ({"action": "move", "service_point_id": 1, "lon": 10.0, "lat": 39.9}, 422, "lon"),
     ],
 )

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from api.centers_store import CentersUnavailable, assign_and_store, grid_load, last_run
 from api.deps import ConnectionDep, EngineDep
 from api.errors import GridmapError, NotFound
+from api.params import Id, Offset, require_place
 
 router = APIRouter(prefix="/centers", tags=["centers 党员中心户"])
 
@@ -60,7 +61,7 @@ def assign(engine: EngineDep, stable: bool = True, max_listed: Annotated[int, Qu
 
 
 @router.get("/grids")
-def grids(conn: ConnectionDep, grid_id: int | None = None) -> dict:
+def grids(conn: ConnectionDep, grid_id: Id | None = None) -> dict:
     """Per grid: households, centers, capacity, assigned, uncovered and total walk of the stored run."""
     rows = grid_load(conn, grid_id)
     if grid_id is not None and not rows:
@@ -75,11 +76,12 @@ def grids(conn: ConnectionDep, grid_id: int | None = None) -> dict:
 @router.get("/uncovered")
 def uncovered(
     conn: ConnectionDep,
-    grid_id: int | None = None,
+    grid_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict:
     """Households of the stored run that no center household looks after, with the reason."""
+    require_place(conn, "grid", grid_id)
     rows = conn.execute(
         text(
             "SELECT a.household_id, h.grid_id, h.building_id, a.reason FROM center_assignments a "

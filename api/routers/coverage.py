@@ -16,7 +16,9 @@ from api import coverage_queries as queries
 from api.coverage_state import CoverageCache, ScenarioError, apply_changes, circles, compare, siting
 from api.coverage_store import CoverageState, CoverageUnavailable, refresh
 from api.deps import ConnectionDep, EngineDep, SettingsDep
-from api.errors import GridmapError, InvalidParameter, NotFound
+from api.errors import GridmapError, InvalidParameter, NotFound, excerpt
+from api.openapi import GeoJSONResponse
+from api.params import Id, Minutes, Offset, Profile, ServiceType, require_place
 from api.settings import Settings
 
 router = APIRouter(prefix="/coverage", tags=["coverage 十五分钟服务圈"])
@@ -43,13 +45,17 @@ StateDep = Annotated[CoverageState, Depends(current_state)]
 
 def _check_profile(settings: Settings, profile: str) -> float:
     if profile not in settings.walk_profiles:
-        raise InvalidParameter(f"profile must be one of {', '.join(settings.walk_profiles)}; got {profile!r}")
+        raise InvalidParameter(f"profile must be one of {', '.join(settings.walk_profiles)}; got {excerpt(profile)}")
     return settings.walk_profiles[profile]
 
 
 def _check_type(state: CoverageState, service_type: str) -> None:
+    """A type of the catalogue with no stored point (and not a 完整社区 type) has no coverage to read."""
     if service_type not in state.coverage.fields:
-        raise InvalidParameter(f"service_type must be one of {', '.join(state.coverage.fields)}; got {service_type!r}")
+        raise InvalidParameter(
+            f"no coverage for service_type {excerpt(service_type)}: no point of that type is stored; "
+            f"types with coverage: {', '.join(state.coverage.fields)}"
+        )
 
 
 def _geojson(frame) -> Response:
@@ -87,13 +93,17 @@ def stats(
     conn: ConnectionDep,
     settings: SettingsDep,
     by: Literal["grid", "community", "street", "all"] = "grid",
-    service_type: str | None = None,
-    group_id: int | None = None,
+    service_type: ServiceType | None = None,
+    group_id: Annotated[Id | None, Query(description="Only this grid, community or street (as `by`)")] = None,
 ) -> dict:
     """Buildings, households and residents covered / not covered per group, service type, profile and level."""
     if service_type is not None:
         _check_type(state, service_type)
-    rows = queries.gap_stats(
+    if group_id is not None and by == "all":
+        raise InvalidParameter("group_id needs by=grid, community or street")
+    if by != "all":
+        require_place(conn, by, group_id)
+    rows = queries.gap_stats_json(
         conn,
         by=by,
         profiles=settings.walk_profiles,
@@ -101,7 +111,10 @@ def stats(
         service_type=service_type,
         group_id=group_id,
     )
-    return {"input_version": state.input_version, "by": by, "rows": rows}
+    # Written here, in the threadpool, from the rows encoded once per state: serialising the dict after return ran
+    # on the event loop (~25 ms for the sample street's grids) and held up every other request (issue 9).
+    head = json.dumps({"input_version": state.input_version, "by": by}, ensure_ascii=False, separators=(",", ":"))
+    return Response(head[:-1].encode() + b',"rows":' + rows + b"}", media_type="application/json")
 
 
 @router.get("/completeness")
@@ -110,8 +123,8 @@ def completeness(
     conn: ConnectionDep,
     settings: SettingsDep,
     by: Literal["community", "grid", "street"] = "community",
-    profile: str = "standard",
-    level: float | None = None,
+    profile: Profile = "standard",
+    level: Minutes | None = None,
 ) -> dict:
     """完整社区 check: per group, which required facility types are missing within the level (default 15 min)."""
     _check_profile(settings, profile)
@@ -120,22 +133,24 @@ def completeness(
     return {"profile": profile, "level": level, "rows": queries.completeness(rows, profile=profile, level=level)}
 
 
-@router.get("/uncovered")
+@router.get("/uncovered", response_class=GeoJSONResponse)
 def uncovered(
     state: StateDep,
     conn: ConnectionDep,
     settings: SettingsDep,
-    service_type: str,
-    profile: str = "standard",
-    level: float | None = None,
-    grid_id: int | None = None,
-    community_id: int | None = None,
-    limit: Annotated[int, Query(ge=1)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    service_type: ServiceType,
+    profile: Profile = "standard",
+    level: Minutes | None = None,
+    grid_id: Id | None = None,
+    community_id: Id | None = None,
+    limit: Annotated[int, Query(ge=1, description="At most GRIDMAP_PAGE_SIZE_MAX (default 5000)")] = 1000,
+    offset: Offset = 0,
 ) -> Response:
     """Buildings that do not reach a point of `service_type` within the level, farthest first (GeoJSON)."""
     _check_type(state, service_type)
     speed = _check_profile(settings, profile)
+    require_place(conn, "grid", grid_id)
+    require_place(conn, "community", community_id)
     if limit > settings.page_size_max:
         raise InvalidParameter(f"limit must be at most {settings.page_size_max}")
     level = float(level if level is not None else max(settings.coverage_levels))
@@ -152,13 +167,13 @@ def uncovered(
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
 
 
-@router.get("/circles")
+@router.get("/circles", response_class=GeoJSONResponse)
 def service_circles(
     state: StateDep,
     settings: SettingsDep,
-    service_point_id: Annotated[list[int] | None, Query()] = None,
-    service_type: str | None = None,
-    profile: str = "standard",
+    service_point_id: Annotated[list[Id] | None, Query()] = None,
+    service_type: ServiceType | None = None,
+    profile: Profile = "standard",
     max_points: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     """Network service circles per point and level, with the Euclidean circle as a reference ring (GeoJSON)."""
@@ -168,7 +183,7 @@ def service_circles(
         wanted = {str(i) for i in service_point_id}
         missing = wanted - set(points["source_id"])
         if missing:
-            raise NotFound(f"no service point {', '.join(sorted(missing))}")
+            raise NotFound(f"no service point {excerpt(', '.join(sorted(missing)), 200)}")
         points = points[points["source_id"].isin(wanted)]
     elif service_type is not None:
         _check_type(state, service_type)
@@ -182,15 +197,15 @@ def service_circles(
 
 
 class SitingRequest(BaseModel):
-    service_type: str
-    profile: str = "standard"
-    level: float | None = Field(default=None, gt=0, description="Minutes; default the largest level")
+    service_type: ServiceType
+    profile: Profile = "standard"
+    level: Minutes | None = Field(default=None, description="Minutes; default the largest level")
     k: int = Field(default=5, ge=1, le=50, description="How many new sites")
     candidates: Literal["buildings", "nodes"] = "buildings"
     method: Literal["greedy", "exact"] = "greedy"
 
 
-@router.post("/siting")
+@router.post("/siting", response_class=GeoJSONResponse)
 def suggest_sites(body: SitingRequest, state: StateDep, settings: SettingsDep) -> Response:
     """Top-k new sites for a type that cover the most uncovered residents; existing points stay (GeoJSON)."""
     _check_type(state, body.service_type)
@@ -210,8 +225,10 @@ def suggest_sites(body: SitingRequest, state: StateDep, settings: SettingsDep) -
 
 class Change(BaseModel):
     action: Literal["add", "move", "remove"]
-    service_type: str | None = Field(default=None, description="For add: the new point's type")
-    service_point_id: int | str | None = Field(default=None, description="For move and remove: the point's id")
+    service_type: ServiceType | None = Field(default=None, description="For add: the new point's type")
+    service_point_id: Id | Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="For move and remove: the point's id; for add, optionally the new point's"
+    )
     lon: float | None = Field(default=None, ge=73, le=136)
     lat: float | None = Field(default=None, ge=3, le=54)
 
@@ -228,8 +245,8 @@ class Change(BaseModel):
 
 class ScenarioRequest(BaseModel):
     changes: list[Change] = Field(min_length=1, max_length=50)
-    profile: str = "standard"
-    level: float | None = Field(default=None, gt=0)
+    profile: Profile = "standard"
+    level: Minutes | None = None
     by: Literal["grid", "community"] = "grid"
 
 

@@ -1,14 +1,16 @@
 """网格 grids: check the stored grids, or draw grids along the roads for a community that has none."""
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
 from api.deps import ConnectionDep, EngineDep
 from api.errors import GridmapError, InvalidParameter, NotFound
 from api.grids_store import GridsError, check_stored, partition_stored, store_partition
+from api.openapi import GeoJSONResponse
+from api.params import Households, Id
 from gis.validate import LayerError
 
 router = APIRouter(prefix="/grids", tags=["grids 网格"])
@@ -21,15 +23,20 @@ class GridsConflict(GridmapError):
 @router.get("/check")
 def check(
     conn: ConnectionDep,
-    community_id: int | None = None,
-    min_households: Annotated[int, Query(ge=1)] = 300,
-    max_households: Annotated[int, Query(ge=1)] = 500,
+    community_id: Id | None = None,
+    min_households: Households = 300,
+    max_households: Households = 500,
     only_problems: bool = False,
 ) -> dict:
     """Per grid: gaps, overlaps, crossing community lines, invalid or duplicate codes, households off target."""
     if min_households > max_households:
         raise InvalidParameter("min_households must not exceed max_households")
-    table = check_stored(conn, community_id=community_id, min_households=min_households, max_households=max_households)
+    try:
+        table = check_stored(
+            conn, community_id=community_id, min_households=min_households, max_households=max_households
+        )
+    except GridsError as exc:
+        raise NotFound(str(exc)) from exc
     if only_problems:
         table = table[~table["ok"]]
     rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")
@@ -40,10 +47,10 @@ def check(
 
 
 class PartitionRequest(BaseModel):
-    community_id: int
+    community_id: Id
     profile: Literal["DB11_15", "CJT213_14"] = "DB11_15"
-    min_households: int = Field(default=300, ge=1)
-    max_households: int = Field(default=500, ge=1)
+    min_households: Households = 300
+    max_households: Households = 500
     store: bool = Field(default=False, description="Store the grids (only for a community without grids)")
 
     @model_validator(mode="after")
@@ -53,7 +60,7 @@ class PartitionRequest(BaseModel):
         return self
 
 
-@router.post("/partition")
+@router.post("/partition", response_class=GeoJSONResponse)
 def partition(body: PartitionRequest, engine: EngineDep) -> Response:
     """Grids of 300–500 households along the community's roads, numbered west→east, north→south (GeoJSON with
     per-grid households and notes). With ``store`` they are stored, linked and tiling-checked in one transaction."""

@@ -6,12 +6,14 @@ No resident data is served here: households and center households wait for accou
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
 from api.deps import ConnectionDep, SettingsDep
-from api.errors import InvalidParameter, NotFound
+from api.errors import InvalidParameter, NotFound, excerpt
+from api.openapi import GeoJSONResponse
+from api.params import Offset
 
 router = APIRouter(prefix="/collections", tags=["layers"])
 
@@ -42,7 +44,7 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     try:
         values = tuple(float(v) for v in bbox.split(","))
     except ValueError:
-        raise InvalidParameter(f"bbox must be four numbers minLon,minLat,maxLon,maxLat; got {bbox!r}") from None
+        raise InvalidParameter(f"bbox must be four numbers minLon,minLat,maxLon,maxLat; got {excerpt(bbox)}") from None
     if len(values) != 4:
         raise InvalidParameter(f"bbox must have four numbers minLon,minLat,maxLon,maxLat; got {len(values)}")
     min_lon, min_lat, max_lon, max_lat = values
@@ -61,20 +63,23 @@ def list_collections() -> dict:
     }
 
 
-@router.get("/{layer}/items", responses={200: {"content": {"application/geo+json": {}}}})
+@router.get("/{layer}/items", response_class=GeoJSONResponse)
 def layer_items(
-    layer: str,
+    # declared, not validated: another name is a 404 (OGC API Features), not a 422
+    layer: Annotated[str, Path(description="A public layer", json_schema_extra={"enum": list(COLLECTIONS)})],
     request: Request,
     conn: ConnectionDep,
     settings: SettingsDep,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
-    limit: Annotated[int | None, Query(ge=1, description="Features per page (default 1000)")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[
+        int | None, Query(ge=1, description="Features per page (default 1000; at most GRIDMAP_PAGE_SIZE_MAX, 5000)")
+    ] = None,
+    offset: Offset = 0,
 ) -> Response:
     """A page of features as a GeoJSON FeatureCollection, with the total and a link to the next page."""
     spec = COLLECTIONS.get(layer)
     if spec is None:
-        raise NotFound(f"unknown layer {layer!r}; layers: {', '.join(COLLECTIONS)}")
+        raise NotFound(f"unknown layer {excerpt(layer)}; layers: {', '.join(COLLECTIONS)}")
     if limit is None:
         limit = min(1000, settings.page_size_max)
     if limit > settings.page_size_max:

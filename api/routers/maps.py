@@ -1,38 +1,90 @@
 """Interactive maps rendered by maps/ from the stored layers."""
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse
-from sqlalchemy import text
+import folium
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import Connection, text
 
+from api.coverage_store import CoverageState
 from api.deps import ConnectionDep, SettingsDep
 from api.errors import InvalidParameter
-from api.mapdata import centers_map_from_db, count_map_households, overview_from_db, planner_map_from_state
+from api.map_cache import CACHE_CONTROL, MapPageCache, etag_matches
+from api.mapdata import (
+    CENTERS_DRAWS,
+    OVERVIEW_DRAWS,
+    PLANNER_DRAWS,
+    centers_map_from_db,
+    count_map_households,
+    drawn_versions,
+    overview_from_db,
+    planner_map_from_state,
+)
+from api.params import Id, Profile, ServiceType
 from api.routers.coverage import StateDep
+from maps import render_html
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 
 MAX_MAP_HOUSEHOLDS = 50_000  # a larger 中心户 map does not load on a phone or an office PC: ask for one community
+ASSETS = "/static/vendor"
+
+
+def cached_page(
+    request: Request,
+    conn: Connection,
+    variant: tuple,
+    draws: tuple[str, ...],
+    build: Callable[[], folium.Map],
+    *,
+    center_run: bool = False,
+    state: CoverageState | None = None,
+) -> Response:
+    """The page of `variant` (kind, parameters, settings) at the current counters of the layers it `draws`: from
+    the app's map cache, built and rendered once per change of those layers (api.map_cache); 304 when the
+    browser's copy (If-None-Match) is that page. `state`: the in-memory coverage the page draws, which must be of
+    the same counters for the page to be kept."""
+    cache: MapPageCache = request.app.state.map_cache
+    versions = drawn_versions(conn, draws, center_run=center_run)
+    if state is not None and {layer: version for layer, version, _ in versions} != state.versions:
+        versions = None  # a layer moved since the coverage was read: serve this page, keep nothing
+    page = cache.page(
+        variant,
+        versions,
+        render=lambda: render_html(build()),
+        still_current=lambda: drawn_versions(conn, draws, center_run=center_run) == versions,
+    )
+    headers = {"ETag": page.etag, "Cache-Control": CACHE_CONTROL}
+    if etag_matches(request.headers.get("if-none-match"), page.etag):
+        return Response(status_code=304, headers=headers)
+    return HTMLResponse(page.body, headers=headers)
 
 
 @router.get("/overview", response_class=HTMLResponse)
-def overview(conn: ConnectionDep, settings: SettingsDep) -> HTMLResponse:
+def overview(request: Request, conn: ConnectionDep, settings: SettingsDep) -> Response:
     """Grids with codes, buildings, service points by type and compounds (概览图)."""
-    fmap = overview_from_db(conn, tiles=settings.tiles, asset_base_url="/static/vendor")
-    return HTMLResponse(fmap.get_root().render())
+    return cached_page(
+        request,
+        conn,
+        ("overview", settings.tiles),
+        OVERVIEW_DRAWS,
+        lambda: overview_from_db(conn, tiles=settings.tiles, asset_base_url=ASSETS),
+    )
 
 
 @router.get("/coverage", response_class=HTMLResponse)
 def coverage(
+    request: Request,
     state: StateDep,
     conn: ConnectionDep,
     settings: SettingsDep,
-    service_type: str = "party_center",
-    profile: str = "standard",
-    community_id: int | None = None,
+    service_type: ServiceType = "party_center",
+    profile: Profile = "standard",
+    community_id: Id | None = None,
     suggest: Annotated[int, Query(ge=0, le=10)] = 2,
-) -> HTMLResponse:
+) -> Response:
     """Planner map (十五分钟服务圈): buildings by walking time to `service_type`, circles, gaps, suggested sites."""
     if service_type not in state.coverage.fields:
         raise InvalidParameter(f"service_type must be one of {', '.join(state.coverage.fields)}; got {service_type!r}")
@@ -40,26 +92,44 @@ def coverage(
         raise InvalidParameter(f"profile must be one of {', '.join(settings.walk_profiles)}; got {profile!r}")
     if community_id is not None and not (state.buildings["community_id"] == community_id).any():
         raise InvalidParameter(f"community {community_id} has no buildings")
-    fmap = planner_map_from_state(
-        state,
-        conn,
-        settings,
-        service_type=service_type,
-        profile=profile,
-        community_id=community_id,
-        suggest=suggest,
-        asset_base_url="/static/vendor",
+    variant = (
+        "coverage",
+        service_type,
+        profile,
+        community_id,
+        suggest,
+        settings.tiles,
+        settings.walk_profiles[profile],
+        tuple(settings.coverage_levels),
+        settings.max_snap_m,
     )
-    return HTMLResponse(fmap.get_root().render())
+    return cached_page(
+        request,
+        conn,
+        variant,
+        PLANNER_DRAWS,
+        lambda: planner_map_from_state(
+            state,
+            conn,
+            settings,
+            service_type=service_type,
+            profile=profile,
+            community_id=community_id,
+            suggest=suggest,
+            asset_base_url=ASSETS,
+        ),
+        state=state,
+    )
 
 
 @router.get("/centers", response_class=HTMLResponse)
 def centers(
+    request: Request,
     conn: ConnectionDep,
     settings: SettingsDep,
-    community_id: int | None = None,
-    grid_id: int | None = None,
-) -> HTMLResponse:
+    community_id: Id | None = None,
+    grid_id: Id | None = None,
+) -> Response:
     """中心户 map of the stored assignment: grids with codes, center households and the households each looks
     after (lines), uncovered households, per-grid load in the tooltips (run POST /centers/assign first)."""
     if conn.scalar(text("SELECT count(*) FROM center_runs")) == 0:
@@ -69,7 +139,13 @@ def centers(
         raise InvalidParameter("no households in that community or grid")
     if drawn > MAX_MAP_HOUSEHOLDS:
         raise InvalidParameter(f"{drawn} households are too many for one map: give community_id or grid_id")
-    fmap, _ = centers_map_from_db(
-        conn, community_id=community_id, grid_id=grid_id, tiles=settings.tiles, asset_base_url="/static/vendor"
+    return cached_page(
+        request,
+        conn,
+        ("centers", community_id, grid_id, settings.tiles),
+        CENTERS_DRAWS,
+        lambda: centers_map_from_db(
+            conn, community_id=community_id, grid_id=grid_id, tiles=settings.tiles, asset_base_url=ASSETS
+        )[0],
+        center_run=True,
     )
-    return HTMLResponse(fmap.get_root().render())

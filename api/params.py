@@ -1,0 +1,54 @@
+"""What the API accepts, declared once: ids, offsets, levels, targets and the fixed value sets.
+
+Declared as types so that FastAPI refuses a bad value with a 422 naming the parameter before any SQL runs (an id
+past PostgreSQL's bigint used to reach the database and come back as a 500), and so that the OpenAPI schema says
+what is checked. Value sets that depend on settings (walking profiles) are added to the schema by api.openapi.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+from sqlalchemy import Connection
+
+from api import store
+from api.errors import NotFound
+
+DB_INT_MAX = 2**63 - 1  # PostgreSQL bigint: every stored id, and OFFSET
+MAX_LEVEL_MIN = 120.0  # a walking level beyond two hours is no service circle
+MAX_TARGET_HOUSEHOLDS = 100_000  # a grid target beyond this is no grid (guidelines: 300–500)
+
+Id = Annotated[int, Field(ge=1, le=DB_INT_MAX, description="A stored id (1 … 2^63−1)")]
+Offset = Annotated[int, Field(ge=0, le=DB_INT_MAX, description="Rows to skip (0 … 2^63−1)")]
+Minutes = Annotated[
+    float,
+    Field(gt=0, le=MAX_LEVEL_MIN, allow_inf_nan=False, description="Walking minutes (0 < level ≤ 120)"),
+]
+Households = Annotated[int, Field(ge=1, le=MAX_TARGET_HOUSEHOLDS, description="Households per grid (1 … 100000)")]
+# The service point types of gis.layers.SERVICE_TYPES (the database refuses others; a test keeps the two equal).
+ServiceType = Literal[
+    "party_center", "red_post", "clinic", "elderly_care", "kindergarten", "school", "market", "police", "sports"
+]
+Profile = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=40,
+        description="Walking profile, one of GRIDMAP_WALK_PROFILES (default standard 1.2 m/s, elderly 0.8 m/s)",
+        json_schema_extra={"x-walk-profile": True},  # api.openapi lists the server's profiles here
+    ),
+]
+Place = Literal["street", "community", "grid"]
+
+
+def require_place(conn: Connection, kind: Place, place_id: int | None) -> None:
+    """Raise a 404 naming the id when a street, community or grid asked for is not stored (None: no filter)."""
+    if place_id is not None and not store.place_exists(conn, kind, place_id):
+        raise NotFound(f"no {kind} {place_id}")
+
+
+def id_problem(option: str, value: int | None) -> str | None:
+    """Why a value given on the command line cannot be a stored id (None when it can): the CLI says so in one
+    line instead of sending it to the database."""
+    if value is None or 1 <= value <= DB_INT_MAX:
+        return None
+    return f"{option} must be a stored id between 1 and {DB_INT_MAX}; got {value}"

@@ -1,0 +1,52 @@
+"""Concurrent coverage refreshes (issue 9, item 4): they wait for each other instead of failing with a 500.
+
+Two forced refreshes used to race in REPEATABLE READ: the second one's DELETE of the run the first had just
+replaced raised SerializationFailure, a 500. Now each refresh locks building_coverage before taking its snapshot.
+"""
+
+import threading
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from api.settings import Settings
+from tests.conftest import ServerThread, sample_loaded
+
+
+@pytest.fixture(scope="module")
+def area(engine):
+    with sample_loaded(engine) as area:
+        yield area
+
+
+def test_concurrent_forced_refreshes_wait_for_each_other(area, engine, database_url):
+    settings = Settings(database_url=database_url, tiles="none")
+    results: list[httpx.Response | BaseException] = []
+    start = threading.Barrier(3)
+
+    def refresh(base_url: str) -> None:
+        try:
+            with httpx.Client(base_url=base_url, timeout=120) as client:
+                start.wait()
+                results.append(client.post("/coverage/refresh", params={"force": "true"}))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            results.append(exc)
+
+    with ServerThread(settings) as server:
+        workers = [threading.Thread(target=refresh, args=(server.url,)) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        start.wait()
+        for worker in workers:
+            worker.join(timeout=180)
+    assert all(isinstance(r, httpx.Response) for r in results), results
+    assert sorted(r.status_code for r in results) == [200, 200], [r.text for r in results]
+    assert all(r.json()["recomputed"] for r in results)
+    with engine.connect() as conn:
+        runs = conn.execute(text("SELECT id, input_version FROM coverage_runs")).all()
+        per_run = conn.execute(text("SELECT run_id, count(*) FROM building_coverage GROUP BY run_id")).all()
+    # one run stored, every row belonging to it, one row per building × type
+    assert len(runs) == 1
+    assert per_run == [(runs[0].id, results[0].json()["counts"]["rows"])]
+    assert runs[0].input_version == results[0].json()["input_version"]
