@@ -207,7 +207,7 @@ def gap_stats_json(
     group_id: int | None = None,
 ) -> bytes:
     """`gap_stats` as a JSON array (UTF-8, as FastAPI would write it), encoded once per state and query: encoding
-    the 1,890 rows of the sample street's grids took ~25 ms, more than the rest of a cached request (issue 9)."""
+    the 1,890 rows of the sample street's grids took ~25 ms, more than the rest of a cached request."""
     stats = _gap_stats(conn, by=by, profiles=profiles, levels=levels, service_type=service_type, group_id=group_id)
     if stats.encoded is None:  # two requests may both encode: the same bytes
         stats.encoded = json.dumps(stats.rows, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()

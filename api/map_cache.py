@@ -1,4 +1,4 @@
-"""Rendered map pages, kept per version of the layers they draw and served with an ETag (issue 9 item 11).
+"""Rendered map pages, kept per version of the layers they draw and served with an ETag.
 
 A map page is a function of its kind and parameters, the stored layers it draws and the settings that change the
 page (tiles, walking profiles, levels). Every write to a drawn layer moves its ``layer_versions`` counter (a

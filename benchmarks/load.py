@@ -2,7 +2,7 @@
 loopback only (127.0.0.1), for a bounded time, against a server started here (uvicorn, one process, a free port)
 and a scratch PostGIS database (``gridmap_bench_load``, dropped at the end unless ``--keep-db``).
 
-Each client loops until the time is up, by default without pause (a closed loop, as issue 9 measured: latency =
+Each client loops until the time is up, by default without pause (a closed loop, as the review measured: latency =
 clients / throughput; ``--think-ms`` adds a random pause), picking at random (seeded) ``/coverage/stats?by=grid``,
 ``/maps/overview`` or ``/maps/coverage?service_type=elderly_care&profile=elderly`` (50 / 40 / 10 % by default).
 Map requests behave like browsers: a client that holds a page's ETag revalidates with If-None-Match on

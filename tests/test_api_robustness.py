@@ -1,4 +1,4 @@
-"""Issue 9 (security and robustness review), items 1, 2, 3, 7 (echo) and 10, on the sample street in a real PostGIS.
+"""Bad input gets a clear 4xx (ids past bigint, unknown places, impossible settings) on the sample street in PostGIS.
 
 Out-of-range ids and offsets are 422s naming the parameter, unknown places 404s naming the id, impossible grid
 targets 400s with the reason, error bodies repeat at most an excerpt of what was sent, and the OpenAPI schema

@@ -1,4 +1,4 @@
-"""Concurrent coverage refreshes (issue 9, item 4): they wait for each other instead of failing with a 500.
+"""Concurrent coverage refreshes: they wait for each other instead of failing with a 500.
 
 Two forced refreshes used to race in REPEATABLE READ: the second one's DELETE of the run the first had just
 replaced raised SerializationFailure, a 500. Now each refresh locks building_coverage before taking its snapshot.

@@ -1,4 +1,4 @@
-"""Map pages rendered once per version of the layers they draw, served with an ETag (issue 9 item 11).
+"""Map pages rendered once per version of the layers they draw, served with an ETag.
 
 Against the sample street in a real PostGIS: the renderer is counted through a wrapper of the router's
 ``render_html``; a write to a drawn layer (a service point's or a compound's name) must give a new page and ETag.

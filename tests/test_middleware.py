@@ -1,4 +1,4 @@
-"""api.middleware (issue 9, items 5-8): request ids and 500s that leak nothing, body limits, allowed hosts, security
+"""api.middleware: request ids and 500s that leak nothing, body limits, allowed hosts, security
 headers and cross-site writes; against the real app and PostGIS, and a real uvicorn where the server matters."""
 
 import http.client

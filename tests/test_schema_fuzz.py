@@ -1,4 +1,4 @@
-"""Schemathesis over the whole OpenAPI schema (issue 9): no 5xx, and every response as the schema declares it.
+"""Schemathesis over the whole OpenAPI schema: no 5xx, and every response as the schema declares it.
 
 The app is the real one (`create_app`) on the sample street in a real PostGIS, called in process over ASGI. Every
 operation gets cases that fit its schema (positive) and cases that do not (negative: those must be refused with

@@ -112,7 +112,7 @@ def stats(
         group_id=group_id,
     )
     # Written here, in the threadpool, from the rows encoded once per state: serialising the dict after return ran
-    # on the event loop (~25 ms for the sample street's grids) and held up every other request (issue 9).
+    # on the event loop (~25 ms for the sample street's grids) and held up every other request.
     head = json.dumps({"input_version": state.input_version, "by": by}, ensure_ascii=False, separators=(",", ":"))
     return Response(head[:-1].encode() + b',"rows":' + rows + b"}", media_type="application/json")
 
