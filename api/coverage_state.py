@@ -14,7 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from api.coverage_store import CoverageState, compute_state, layer_versions, refresh
 from api.errors import excerpt
@@ -35,17 +35,32 @@ class CoverageCache:
         self._lock = threading.Lock()
         self._state: CoverageState | None = None
 
-    def get(self, engine: Engine, settings: Settings) -> tuple[CoverageState, bool]:
-        """The current state and whether it was rebuilt by this call."""
+    def get(self, engine: Engine, settings: Settings, conn: Connection | None = None) -> tuple[CoverageState, bool]:
+        """The current state and whether it was rebuilt by this call.
+
+        The counters are read on `conn` (the request's connection) without the lock: a request for a current state
+        waits for nobody. Only a rebuild takes the lock, and reads the counters again under it, so concurrent
+        requests after a change rebuild once."""
+        if conn is None:
+            with engine.connect() as own:
+                versions = layer_versions(own)
+        else:
+            opened = not conn.in_transaction()
+            versions = layer_versions(conn)
+            if opened:  # leave the request's connection as it was: no transaction held open by this read
+                conn.rollback()
+        state = self._state
+        if state is not None and state.versions == versions:
+            return state, False
         with self._lock:
-            with engine.connect() as conn:
-                versions = layer_versions(conn)
+            with engine.connect() as own:
+                versions = layer_versions(own)
             if self._state is not None and self._state.versions == versions:
                 return self._state, False
             _, state = refresh(engine, settings)
             if state is None:  # the stored rows are current; only this process lacks its copy
-                with engine.connect() as conn, conn.begin():
-                    state = compute_state(conn, settings)
+                with engine.connect() as own, own.begin():
+                    state = compute_state(own, settings)
             self._state = state
             return state, True
 

@@ -8,9 +8,13 @@ from api import migrate
 EXTENSIONS = ("postgis", "pgrouting")
 
 
-def make_engine(database_url: str) -> Engine:
-    """One engine per process; pre-ping so a restarted server does not fail the first request."""
-    return create_engine(database_url, pool_pre_ping=True, future=True)
+def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """One engine per process; pre-ping so a restarted server does not fail the first request.
+
+    The server sizes its pool to its concurrency (`Settings.db_pool_size`): a connection beyond the pool is opened
+    and closed per request, and PostgreSQL forks a backend for each, which under load cost more CPU than the
+    requests themselves."""
+    return create_engine(database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def create_database(database_url: str) -> bool:

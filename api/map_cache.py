@@ -6,10 +6,11 @@ statement trigger, migrations 0002 and 0005), so a page rendered at one set of c
 they stand: it is rendered once and then served from here. A folium page of the sample street takes 0.4-0.9 s of
 CPU to build and render (3 s for the planner map with its circles and sites); serving it from here takes a lookup.
 
-Bounded twice: at most ``max_entries`` pages and ``max_bytes`` of page bodies, least recently used evicted first; a
-page larger than ``max_bytes`` is served but not kept. One entry per variant (kind, parameters, settings): a page
-of newer counters replaces the older one, so stale versions do not pile up. Besides the bodies it holds only their
-keys and, while a page is being rendered, one lock per key being rendered (at most one per request in flight).
+Bounded twice: at most ``max_entries`` pages and ``max_bytes`` of page bodies (with their gzip copies), least
+recently used evicted first; a page larger than ``max_bytes`` is served but not kept. One entry per variant (kind,
+parameters, settings): a page of newer counters replaces the older one, so stale versions do not pile up. Besides
+the bodies it holds only their keys and, while a page is being rendered, one lock per key being rendered (at most
+one per request in flight).
 
 Concurrent first requests for one key render once: the others wait on that key's lock and are then served the
 page. A page is kept only when the counters read after rendering still equal those read before (``still_current``):
@@ -21,6 +22,7 @@ variant, and responses stay ``private`` (see `CACHE_CONTROL`).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import threading
 from collections import OrderedDict
@@ -37,11 +39,45 @@ CACHE_CONTROL = "private, no-cache"
 class Page:
     body: bytes
     etag: str  # strong, quoted: a hash of the body
+    gzipped: bytes  # the body compressed once, for every client that accepts gzip (a tenth of the size)
 
     @classmethod
     def of(cls, html: str) -> Page:
         body = html.encode("utf-8")
-        return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+        return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"', gzip.compress(body, compresslevel=6))
+
+    @property
+    def size(self) -> int:
+        """Bytes held: the body and its compressed copy."""
+        return len(self.body) + len(self.gzipped)
+
+    @property
+    def gzip_etag(self) -> str:
+        """The compressed body's own strong ETag (another representation of the same page)."""
+        return self.etag[:-1] + '-gzip"'
+
+    def representation(self, accept_encoding: str | None) -> tuple[bytes, str, dict[str, str]]:
+        """Body, ETag and extra headers for a client sending `accept_encoding`."""
+        if accepts_gzip(accept_encoding):
+            return self.gzipped, self.gzip_etag, {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return self.body, self.etag, {"Vary": "Accept-Encoding"}
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an Accept-Encoding header allows gzip (``gzip;q=0`` refuses it)."""
+    for part in (accept_encoding or "").lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=")
+            return not (params.strip().startswith("q=") and _quality(q) == 0)
+    return False
+
+
+def _quality(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return 1.0
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -115,18 +151,18 @@ class MapPageCache:
         return page
 
     def _put(self, variant: Hashable, versions: Hashable, page: Page) -> None:
-        size = len(page.body)
+        size = page.size
         with self._lock:
             old = self._items.pop(variant, None)
             if old is not None:
-                self._bytes -= len(old[1].body)
+                self._bytes -= old[1].size
             if size > self.max_bytes:
                 return
             self._items[variant] = (versions, page)
             self._bytes += size
             while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
                 _, (_, evicted) = self._items.popitem(last=False)
-                self._bytes -= len(evicted.body)
+                self._bytes -= evicted.size
 
     @contextmanager
     def _key_lock(self, key: tuple) -> Iterator[None]:

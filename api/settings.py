@@ -48,6 +48,14 @@ class Settings(BaseSettings):
         description="Rendered map pages kept per process, in MB of HTML (0: none kept); a larger page is not kept.",
     )
     map_cache_entries: int = Field(default=32, ge=0, description="Rendered map pages kept per process, at most.")
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="Database connections the server keeps open: about as many as requests it serves at once "
+        "(uvicorn's threadpool runs 40); PostgreSQL's max_connections must allow it for every server process.",
+    )
+    db_max_overflow: int = Field(default=20, ge=0, le=200, description="Connections opened beyond the pool at peaks.")
     host: str = "127.0.0.1"
     port: int = 8000
     allowed_hosts: list[str] = Field(

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from api.coverage_state import CoverageCache
 from api.settings import Settings
 from tests.conftest import ServerThread, sample_loaded
 
@@ -50,3 +51,27 @@ def test_concurrent_forced_refreshes_wait_for_each_other(area, engine, database_
     assert len(runs) == 1
     assert per_run == [(runs[0].id, results[0].json()["counts"]["rows"])]
     assert runs[0].input_version == results[0].json()["input_version"]
+
+
+def test_a_current_state_is_served_while_a_rebuild_holds_the_lock(area, engine, database_url):
+    """Only a rebuild takes the cache's lock: statistics and planner maps of a current state wait for nobody (they
+    used to queue behind one lock held across a database round trip, the bottleneck of the load benchmark)."""
+    settings = Settings(database_url=database_url, tiles="none")
+    cache = CoverageCache()
+    first, rebuilt = cache.get(engine, settings)
+    assert rebuilt
+    served: list = []
+    with cache._lock:  # as a rebuild in another thread would hold it
+        with engine.connect() as conn:
+            reader = threading.Thread(target=lambda: served.append(cache.get(engine, settings, conn)))
+            reader.start()
+            reader.join(timeout=30)
+            assert not reader.is_alive(), "a current state waited for the rebuild lock"
+            assert not conn.in_transaction()  # the request's connection is left as it was
+    assert served == [(first, False)]
+    with engine.begin() as conn:  # a layer moved: the next request rebuilds, once
+        conn.execute(
+            text("UPDATE service_points SET name = name || ' ' WHERE id = (SELECT min(id) FROM service_points)")
+        )
+    second, rebuilt = cache.get(engine, settings)
+    assert rebuilt and second is not first and cache.get(engine, settings) == (second, False)

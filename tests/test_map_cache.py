@@ -4,6 +4,7 @@ Against the sample street in a real PostGIS: the renderer is counted through a w
 ``render_html``; a write to a drawn layer (a service point's or a compound's name) must give a new page and ETag.
 """
 
+import gzip
 import threading
 
 import httpx
@@ -150,15 +151,18 @@ def _page(size: int, fill: str = "x") -> str:
 
 
 def test_cache_is_bounded_in_entries_and_bytes():
-    cache = MapPageCache(max_entries=3, max_bytes=1000)
+    one = Page.of(_page(100)).size  # the body and its gzip copy
+    cache = MapPageCache(max_entries=3, max_bytes=10 * one)
     for i in range(5):
         cache.page(("map", i), (("layer", 1, "1"),), lambda: _page(100), lambda: True)
-    assert len(cache) == 3 and cache.size_bytes == 300  # the two least recently used went
+    assert len(cache) == 3 and cache.size_bytes == 3 * one  # the two least recently used went
     assert cache.get(("map", 0), (("layer", 1, "1"),)) is None and cache.get(("map", 4), (("layer", 1, "1"),))
-    cache.page(("map", 9), (("layer", 1, "1"),), lambda: _page(800), lambda: True)
-    assert cache.size_bytes <= 1000 and cache.get(("map", 9), (("layer", 1, "1"),)) is not None
-    cache.page(("big",), (), lambda: _page(1001), lambda: True)  # larger than the whole budget: served, not kept
-    assert cache.get(("big",), ()) is None and cache.size_bytes <= 1000
+    cache.page(("map", 9), (("layer", 1, "1"),), lambda: _page(1000), lambda: True)  # over 8 small ones: evicts
+    assert cache.size_bytes <= 10 * one and cache.get(("map", 9), (("layer", 1, "1"),)) is not None
+    cache.page(
+        ("big",), (), lambda: _page(10 * one + 1), lambda: True
+    )  # larger than the whole budget: served, not kept
+    assert cache.get(("big",), ()) is None and cache.size_bytes <= 10 * one
     # newer counters replace a variant's page: stale versions do not pile up
     cache.page(("map", 9), (("layer", 2, "2"),), lambda: _page(700, "y"), lambda: True)
     assert cache.get(("map", 9), (("layer", 1, "1"),)) is None
@@ -180,3 +184,22 @@ def test_etag_is_the_body_hash_and_matching():
     assert etag_matches(page.etag, page.etag) and etag_matches(f"W/{page.etag}", page.etag)
     assert not etag_matches(None, page.etag) and not etag_matches('"abc"', page.etag)
     assert map_cache.CACHE_CONTROL.startswith("private")
+
+
+def test_gzip_served_to_clients_that_accept_it_with_its_own_etag(client, renders):
+    plain = client.get("/maps/overview", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    with client.stream("GET", "/maps/overview", headers={"Accept-Encoding": "gzip"}) as packed:
+        compressed = b"".join(packed.iter_raw())
+    assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+    assert gzip.decompress(compressed) == plain.content and len(compressed) < len(plain.content) / 4
+    assert packed.headers["etag"] != plain.headers["etag"]  # two representations, two strong ETags
+    for etag in (plain.headers["etag"], packed.headers["etag"]):  # either revalidates the page
+        assert client.get("/maps/overview", headers={"If-None-Match": etag}).status_code == 304
+    assert len(renders) == 1
+
+
+def test_accept_encoding_parsed():
+    assert map_cache.accepts_gzip("gzip, deflate, br") and map_cache.accepts_gzip("br;q=1.0, GZIP;q=0.5")
+    assert map_cache.accepts_gzip("*") and not map_cache.accepts_gzip(None) and not map_cache.accepts_gzip("br")
+    assert not map_cache.accepts_gzip("gzip;q=0") and not map_cache.accepts_gzip("identity")

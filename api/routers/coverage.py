@@ -32,9 +32,9 @@ def coverage_cache(request: Request) -> CoverageCache:
     return request.app.state.coverage_cache
 
 
-def current_state(request: Request, engine: EngineDep, settings: SettingsDep) -> CoverageState:
+def current_state(request: Request, engine: EngineDep, settings: SettingsDep, conn: ConnectionDep) -> CoverageState:
     try:
-        state, _ = coverage_cache(request).get(engine, settings)
+        state, _ = coverage_cache(request).get(engine, settings, conn)
     except CoverageUnavailable as exc:
         raise CoverageNotReady(str(exc)) from exc
     return state

@@ -56,10 +56,12 @@ def cached_page(
         render=lambda: render_html(build()),
         still_current=lambda: drawn_versions(conn, draws, center_run=center_run) == versions,
     )
-    headers = {"ETag": page.etag, "Cache-Control": CACHE_CONTROL}
-    if etag_matches(request.headers.get("if-none-match"), page.etag):
+    body, etag, extra = page.representation(request.headers.get("accept-encoding"))
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, **extra}
+    if_none_match = request.headers.get("if-none-match")
+    if etag_matches(if_none_match, page.etag) or etag_matches(if_none_match, page.gzip_etag):
         return Response(status_code=304, headers=headers)
-    return HTMLResponse(page.body, headers=headers)
+    return HTMLResponse(body, headers=headers)
 
 
 @router.get("/overview", response_class=HTMLResponse)
