@@ -1,4 +1,5 @@
-"""The base of every gridmap map: tiles, Leaflet served by gridmap itself, OSM attribution and HTML escaping.
+"""The base of every gridmap map: tiles, Leaflet served by gridmap itself, OSM attribution, HTML escaping, bounds
+and the labels drawn on grids and suggested sites.
 
 folium loads Leaflet, jQuery, Bootstrap and Font Awesome from CDNs that are blocked in mainland China and
 unreachable on the closed networks of grid offices, so `base_map` replaces them with the Leaflet copy in
@@ -187,6 +188,20 @@ def external_urls(page: str, *, tiles: str | None = None) -> list[str]:
     return sorted({url for url in _URL.findall(page) if url not in allowed})
 
 
+# Where the map opens when there is nothing to draw yet (centre of China, zoomed out).
+EMPTY_CENTER = (35.0, 105.0)
+
+
+def frames_bounds(frames: Sequence[gpd.GeoDataFrame]) -> np.ndarray | None:
+    """Total (min lon, min lat, max lon, max lat) of the non-empty frames; None if there is nothing."""
+    boxes = [to_wgs84(f).total_bounds for f in frames if len(f) and not f.geometry.isna().all()]
+    boxes = [b for b in boxes if np.isfinite(b).all()]
+    if not boxes:
+        return None
+    stacked = np.vstack(boxes)
+    return np.array([*stacked[:, :2].min(axis=0), *stacked[:, 2:].max(axis=0)])
+
+
 # --- the map --------------------------------------------------------------------------------------------------
 
 
@@ -264,3 +279,8 @@ def permanent_label(prop: str, css_class: str) -> JsCode:
         }}
     }}"""
     )
+
+
+# The grid code drawn in the middle of each grid; the rank drawn inside each suggested-site or -center marker.
+GRID_CODE_LABEL = permanent_label("code", "gridmap-grid-code")
+SITE_RANK_LABEL = permanent_label("rank", "gridmap-site-rank")

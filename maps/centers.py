@@ -24,9 +24,18 @@ import shapely
 
 from gis.centers import DEFAULT_CAPACITY
 from gis.crs import metric_crs
-from maps.base import base_map, escape, feature_collection, to_wgs84
+from maps.base import (
+    EMPTY_CENTER,
+    GRID_CODE_LABEL,
+    SITE_RANK_LABEL,
+    base_map,
+    escape,
+    feature_collection,
+    frames_bounds,
+    to_wgs84,
+)
 from maps.labels import LAYER_NAMES
-from maps.overview import EMPTY_CENTER, GRID_CODE_LABEL, SITE_RANK_LABEL, HtmlLegend, _bounds
+from maps.legend import HtmlLegend
 
 # One colour per center, cycled within each grid (neighbouring centers of a grid differ up to 10 centers).
 PALETTE = (
@@ -265,7 +274,7 @@ def centers_map(
     assigned = hh[(hh["kind"] == "assigned") & hh["center_id"].isin(ends.index)]
     uncovered = hh[hh["kind"] == "uncovered"]
     outlines = _outlines(hh, grids, load)
-    bounds = _bounds([f for f in (hh, outlines) if len(f)])
+    bounds = frames_bounds([f for f in (hh, outlines) if len(f)])
     fmap = base_map(
         bounds,
         center=EMPTY_CENTER if bounds is None else None,

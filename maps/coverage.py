@@ -6,7 +6,8 @@ columns read from the database or a CSV), so it does not depend on how they were
 in steps by walking time to the nearest point of the type under a walking profile: one colour per level (≤5, ≤10,
 ≤15 minutes by default), one beyond the largest level and a dark one for buildings that reach no point at all.
 The network circles are drawn one overlay per level, the Euclidean circles only as a dashed reference that starts
-hidden (a compass circle overstates the walkable area about 1.6–1.9×, ../shared/research/access.md §4.4).
+hidden (a compass circle overstates the walkable area about 1.6–1.9× on
+real street networks).
 
 As in maps.overview: one folium.GeoJson per layer, only the properties a tooltip shows, HTML-escaped, coordinates
 rounded to 6 decimals; every overlay has a Chinese + English name in the layer control.
@@ -23,32 +24,39 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement
-from folium.template import Template
 
-from maps.base import base_map, escape, feature_collection, to_wgs84
+from maps.base import (
+    EMPTY_CENTER,
+    GRID_CODE_LABEL,
+    SITE_RANK_LABEL,
+    base_map,
+    escape,
+    feature_collection,
+    frames_bounds,
+    to_wgs84,
+)
+from maps.coverage_style import (
+    CIRCLE_ANCHORS,
+    SUGGESTION_COLOUR,
+    UNCOVERED_OUTLINE,
+    CoverageLegend,
+    WalkTooltip,
+    class_colours,
+    gain_unit,
+    legend_html,
+    ramp,
+    walk_classes,
+)
 from maps.labels import (
     FIELD_LABELS,
     GAIN_UNITS,
     LAYER_NAMES,
     SERVICE_TYPES,
     circle_layer_name,
-    profile_label,
     service_colour,
     service_label,
 )
-from maps.overview import EMPTY_CENTER, GRID_CODE_LABEL, SITE_RANK_LABEL, HtmlLegend, _bounds
 
-# Walking-time classes: one colour per level, green (near) to orange, then beyond the largest level and unreachable.
-LEVEL_ANCHORS = ("#1a9641", "#a6d96a", "#fdae61")
-BEYOND_COLOUR = "#d7191c"
-UNREACHABLE_COLOUR = "#2b2b2b"
-UNCOVERED_OUTLINE = "#000000"
-# Network circles: dark blue for the smallest level to light blue for the largest, so nested fills read as rings.
-CIRCLE_ANCHORS = ("#08519c", "#6baed6")
-SUGGESTION_COLOUR = "#111111"
-
-UNREACHABLE_TEXT = "不可达 unreachable"
 PROFILE_COLUMN = "walk_min_{profile}"
 _COVERED_COLUMN = re.compile(r"^covered_(?:(?P<profile>.+)_)?(?P<level>\d+(?:\.\d+)?)$")
 
@@ -56,101 +64,6 @@ BUILDING_STYLE: dict[str, Any] = {"color": "#4d4d4d", "weight": 0.5, "opacity": 
 UNCOVERED_STYLE: dict[str, Any] = {"color": UNCOVERED_OUTLINE, "weight": 2.5, "opacity": 1.0, "fillOpacity": 0.85}
 GRID_STYLE: dict[str, Any] = {"color": "#7f7f7f", "weight": 1.5, "fill": False}  # grey: blue is for the circles
 EUCLIDEAN_STYLE: dict[str, Any] = {"color": "#444444", "weight": 1.5, "opacity": 0.9, "dashArray": "6 5", "fill": False}
-
-COVERAGE_STYLE = """
-<style>
-  .gridmap-legend .gridmap-swatch { display: inline-block; width: 14px; height: 10px; border-radius: 0;
-    margin-right: 6px; vertical-align: -1px; border: 1px solid #4d4d4d; }
-  .gridmap-legend .gridmap-line { display: inline-block; width: 16px; height: 0; border-top: 2px dashed #444;
-    margin-right: 6px; vertical-align: 3px; }
-  .gridmap-legend .gridmap-circle { opacity: 0.45; margin-right: 2px; border-color: #08519c; }
-  .gridmap-legend .gridmap-count { color: #666; }
-</style>
-"""
-
-
-class CoverageLegend(HtmlLegend):
-    """Bottom-right legend of the coverage map (HTML built escaped), with the map's own CSS."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(html, COVERAGE_STYLE)
-
-
-class WalkTooltip(MacroElement):
-    """The buildings' tooltip: name, walk (minutes · metres), nearest point, covered flags per level, residents.
-
-    Built in the browser from compact properties (``min``, ``m``, ``near`` — an index into `nearest` — and the
-    class ``cls``), so the page does not repeat the same Chinese point name and unit text (6 bytes a character as
-    JSON) in every one of thousands of buildings. Every string it shows is HTML-escaped in Python: labels and
-    names here, building names by feature_collection; the rest are numbers.
-    """
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        {{ this._parent.get_name() }}.bindTooltip(function(layer) {
-            var p = layer.feature.properties, t = {{ this.text|tojson }};
-            var walk = p.min == null ? t.unreachable
-                : p.min.toFixed(1) + t.minutes + (p.m == null ? '' : ' · ' + p.m + ' m');
-            var covered = t.levels.map(function(level, i) {
-                return level + (p.cls <= i ? ' ✓' : ' ✗');
-            }).join(' · ');
-            var values = [p.name, walk, p.near == null ? '—' : t.nearest[p.near], covered, p.residents];
-            var rows = t.labels.map(function(label, i) {
-                return '<tr><th>' + label + '</th><td>' + (values[i] == null ? '' : values[i]) + '</td></tr>';
-            });
-            var div = L.DomUtil.create('div');
-            div.innerHTML = '<table>' + rows.join('') + '</table>';
-            return div;
-        }, {sticky: true, className: 'foliumtooltip'});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, *, levels: Sequence[float], nearest: Sequence[str], residents: bool) -> None:
-        super().__init__()
-        self._name = "WalkTooltip"
-        fields = ["name", "walk", "nearest", "covered", *(["residents"] if residents else [])]
-        self.text = {
-            "labels": [escape(FIELD_LABELS[f]) for f in fields],
-            "levels": [escape(f"{level:g}") for level in levels],
-            "nearest": [escape(name) for name in nearest],
-            "minutes": " 分钟 min",
-            "unreachable": escape(UNREACHABLE_TEXT),
-        }
-
-
-# --- colours and classes --------------------------------------------------------------------------------------
-
-
-def _ramp(anchors: Sequence[str], n: int) -> list[str]:
-    """`n` colours spread evenly along the piecewise-linear RGB ramp through `anchors`."""
-    rgb = np.array([[int(a[i : i + 2], 16) for i in (1, 3, 5)] for a in anchors], dtype=float)
-    at = np.linspace(0.0, 1.0, len(anchors))
-    where = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
-    channels = [np.interp(where, at, rgb[:, c]) for c in range(3)]
-    return ["#{:02x}{:02x}{:02x}".format(*(round(ch[i]) for ch in channels)) for i in range(n)]
-
-
-def class_colours(n_levels: int) -> list[str]:
-    """Fill colour of each walking-time class: `n_levels` levels, then beyond the largest, then unreachable."""
-    return [*_ramp(LEVEL_ANCHORS, n_levels), BEYOND_COLOUR, UNREACHABLE_COLOUR]
-
-
-def walk_classes(minutes: np.ndarray, levels: Sequence[float], covered: np.ndarray | None = None) -> np.ndarray:
-    """Walking-time class of each building: i for the smallest level i it is within, ``len(levels)`` beyond the
-    largest level, ``len(levels) + 1`` unreachable (NaN minutes).
-
-    `covered` (buildings × levels, booleans, levels ascending) are the table's flags; when given they decide, so the
-    colours agree with the covered counts of the gap report to the last metre; else ``minutes ≤ level``.
-    """
-    minutes = np.asarray(minutes, dtype=float)
-    n = len(levels)
-    if covered is None:
-        covered = minutes[:, None] <= np.asarray(levels, dtype=float)[None, :]
-    covered = np.asarray(covered, dtype=bool).reshape(len(minutes), n)
-    first = np.where(covered.any(axis=1), covered.argmax(axis=1), n)
-    return np.where(np.isnan(minutes), n + 1, first).astype(np.int64)
 
 
 # --- inputs ---------------------------------------------------------------------------------------------------
@@ -304,76 +217,6 @@ def _circle_layers(
     return per_level, rings
 
 
-def _gain_unit(suggestions: pd.DataFrame) -> str | None:
-    """What the suggestions' ``gain`` counts: the weight named in ``attrs['weight']``, else residents (the default
-    weight of gis.siting.suggest_sites); None when it only counts buildings (suggest_sites without weights: ``gain``
-    equals ``buildings`` on every row), so the map does not call buildings residents."""
-    if suggestions.attrs.get("weight"):
-        return str(suggestions.attrs["weight"])
-    if {"gain", "buildings"} <= set(suggestions.columns):
-        gain = pd.to_numeric(suggestions["gain"], errors="coerce").to_numpy(dtype=float)
-        if np.array_equal(gain, pd.to_numeric(suggestions["buildings"], errors="coerce").to_numpy(dtype=float)):
-            return None
-    return "residents"
-
-
-def _legend_html(
-    *,
-    service_type: str,
-    profile: str,
-    speed: float | None,
-    levels: Sequence[float],
-    counts: np.ndarray,
-    colours: Sequence[str],
-    uncovered: tuple[int, float | None],
-    circle_colours: Sequence[str],
-    circle_levels: Sequence[float],
-    has_rings: bool,
-    suggestions: gpd.GeoDataFrame | None,
-) -> str:
-    """The legend: walk-time classes with metres for the profile, uncovered totals, circles and sites."""
-    zh, en = profile_label(profile)
-    speed_text = f" {round(speed, 2):g} m/s" if speed is not None else ""
-    metres = [f" (≤{level * 60 * speed:.0f} m)" if speed is not None else "" for level in levels]
-    rows = [
-        f"<b>步行至{escape(service_label(service_type))} Walk to {escape(service_type)}</b>",
-        f'<div class="gridmap-sub">{escape(zh)}{speed_text} · {escape(en)}</div>',
-    ]
-    labels = [f"≤{level:g} 分钟 min{metres[i]}" for i, level in enumerate(levels)]
-    labels += [f">{levels[-1]:g} 分钟 min", UNREACHABLE_TEXT]
-    for label, colour, count in zip(labels, colours, counts, strict=True):
-        rows.append(
-            f'<div><i class="gridmap-swatch" style="background:{escape(colour)}"></i>{escape(label)}'
-            f' <span class="gridmap-count">({int(count)})</span></div>'
-        )
-    n_uncovered, residents = uncovered
-    people = f" · {residents:,.0f} 居民 residents" if residents is not None else ""
-    rows.append(
-        f'<div><i class="gridmap-swatch" style="background:transparent;border:2.5px solid {UNCOVERED_OUTLINE}"></i>'
-        f"未覆盖 Uncovered (&gt;{levels[-1]:g} min): {n_uncovered} 栋 buildings{people}</div>"
-    )
-    if circle_levels:
-        swatches = "".join(
-            f'<i class="gridmap-swatch gridmap-circle" style="background:{escape(c)}"></i>' for c in circle_colours
-        )
-        minutes = "/".join(f"{level:g}" for level in circle_levels)
-        rows.append(f"<div>{swatches}{minutes} 分钟服务圈 min circles (walk network)</div>")
-    if has_rings:
-        rows.append('<div><i class="gridmap-line"></i>直线距离参考 Euclidean reference (not walkable)</div>')
-    if suggestions is not None and len(suggestions):
-        unit = _gain_unit(suggestions)
-        column, word = (
-            ("buildings", "栋 buildings") if unit is None else ("gain", GAIN_UNITS.get(unit, (unit, unit))[1])
-        )
-        values = pd.to_numeric(suggestions[column], errors="coerce") if column in suggestions else pd.Series([np.nan])
-        total = f" · +{values.sum():,.0f} {escape(word)}" if values.notna().any() else ""
-        rows.append(
-            f'<div><i style="background:#fff;border:2.5px solid {SUGGESTION_COLOUR};width:9px;height:9px"></i>'
-            f"建议新增点位 Suggested sites ({len(suggestions)}){total}</div>"
-        )
-    return "".join(rows)
-
-
 # --- the map --------------------------------------------------------------------------------------------------
 
 
@@ -491,7 +334,7 @@ def coverage_map(
     fields = [c for c in drawn.columns if c != drawn.geometry.name]
     colours = class_colours(n)
 
-    bounds = _bounds([f for f in (buildings, chosen, suggestions, grids) if f is not None])
+    bounds = frames_bounds([f for f in (buildings, chosen, suggestions, grids) if f is not None])
     fmap = base_map(
         bounds,
         center=EMPTY_CENTER if bounds is None else None,
@@ -517,7 +360,7 @@ def coverage_map(
         per_level, rings = _circle_layers(circles, service_type=service_type, profile=profile, levels=levels)
         if len(circles) and not per_level:
             warnings.warn(f"no network circles for {service_type!r}, {profile!r} at {levels}", stacklevel=2)
-    circle_colours = _ramp(CIRCLE_ANCHORS, len(per_level))
+    circle_colours = ramp(CIRCLE_ANCHORS, len(per_level))
     for (level, frame), colour in reversed(list(zip(per_level, circle_colours, strict=True))):
         style = {"color": colour, "weight": 1.2, "opacity": 0.9, "fillColor": colour, "fillOpacity": 0.14}
         _overlay(frame, name=circle_layer_name(level), style=style, interactive=False).add_to(fmap)
@@ -546,7 +389,7 @@ def coverage_map(
 
     if suggestions is not None and len(suggestions):
         sites = suggestions.rename(columns={"buildings": "new_buildings"})
-        unit = _gain_unit(suggestions)
+        unit = gain_unit(suggestions)
         gain_label = {"gain": GAIN_UNITS.get(unit, (f"新覆盖 {unit} newly covered", ""))[0]} if unit else {}
         marker = folium.CircleMarker(radius=10, weight=3, color=SUGGESTION_COLOUR, fill=True, fill_opacity=1.0)
         _overlay(
@@ -562,7 +405,7 @@ def coverage_map(
         ).add_to(fmap)
 
     residents = float(uncovered["residents"].sum()) if "residents" in uncovered else None
-    legend = _legend_html(
+    legend = legend_html(
         service_type=str(service_type),
         profile=profile,
         speed=_speed(rows, circles, profile),

@@ -10,15 +10,10 @@ from typing import Any
 
 import folium
 import geopandas as gpd
-import numpy as np
-from branca.element import MacroElement
-from folium.template import Template
 
-from maps.base import base_map, escape, feature_collection, permanent_label, to_wgs84
+from maps.base import EMPTY_CENTER, GRID_CODE_LABEL, base_map, escape, feature_collection, frames_bounds
 from maps.labels import FIELD_LABELS, LAYER_NAMES, SERVICE_TYPES, service_colour, service_label
-
-# Where the map opens when there is nothing to draw yet (centre of China, zoomed out).
-EMPTY_CENTER = (35.0, 105.0)
+from maps.legend import HtmlLegend
 
 STYLES: dict[str, dict[str, Any]] = {
     "communities": {"color": "#8c564b", "weight": 3, "fill": False},
@@ -27,57 +22,6 @@ STYLES: dict[str, dict[str, Any]] = {
     "buildings": {"color": "#555555", "weight": 0.5, "fillColor": "#8c8c8c", "fillOpacity": 0.6},
     "walk_edges": {"color": "#999999", "weight": 1, "opacity": 0.8},
 }
-
-# The grid code drawn in the middle of each grid; the rank drawn inside each suggested-site or -center marker.
-GRID_CODE_LABEL = permanent_label("code", "gridmap-grid-code")
-SITE_RANK_LABEL = permanent_label("rank", "gridmap-site-rank")
-
-PAGE_STYLE = """
-<style>
-  .leaflet-container { font-family: "Helvetica Neue", Arial, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei",
-    "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif; }
-  .gridmap-grid-code { background: transparent; border: none; box-shadow: none; padding: 0;
-    font-weight: 600; font-size: 11px; color: #1f4e99; text-shadow: 0 0 2px #fff, 0 0 2px #fff; }
-  .gridmap-site-rank { background: transparent; border: none; box-shadow: none; padding: 0;
-    font-weight: 700; font-size: 11px; color: #111; }
-  .gridmap-site-rank::before { display: none; }
-  .gridmap-legend { background: rgba(255, 255, 255, 0.9); padding: 6px 8px; border-radius: 4px;
-    font-size: 12px; line-height: 1.5; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.3); }
-  .gridmap-legend i { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
-    margin-right: 6px; vertical-align: -1px; border: 1px solid #fff; }
-  .gridmap-legend .gridmap-sub { color: #555; }
-</style>
-"""
-
-
-class HtmlLegend(MacroElement):
-    """A bottom-right control showing `html` (built escaped by the caller). It also carries the page's CSS (grid
-    code and site rank labels, legend) and any map-specific `style`, so it is added even when `html` is empty."""
-
-    _template = Template(
-        """
-        {% macro header(this, kwargs) %}"""
-        + PAGE_STYLE
-        + """{{ this.style }}{% endmacro %}
-        {% macro script(this, kwargs) %}{% if this.html %}
-            (function() {
-                var legend = L.control({position: 'bottomright'});
-                legend.onAdd = function() {
-                    var div = L.DomUtil.create('div', 'gridmap-legend');
-                    div.innerHTML = {{ this.html|tojson }};
-                    return div;
-                };
-                legend.addTo({{ this._parent.get_name() }});
-            })();
-        {% endif %}{% endmacro %}
-        """
-    )
-
-    def __init__(self, html: str, style: str = "") -> None:
-        super().__init__()
-        self._name = "Legend"
-        self.html = html
-        self.style = style
 
 
 class Legend(HtmlLegend):
@@ -89,16 +33,6 @@ class Legend(HtmlLegend):
             for label, colour, count in entries
         )
         super().__init__(f"<b>服务阵地 Service points</b>{rows}" if rows else "")
-
-
-def _bounds(frames: Sequence[gpd.GeoDataFrame]) -> np.ndarray | None:
-    """Total (min lon, min lat, max lon, max lat) of the non-empty frames; None if there is nothing."""
-    boxes = [to_wgs84(f).total_bounds for f in frames if len(f) and not f.geometry.isna().all()]
-    boxes = [b for b in boxes if np.isfinite(b).all()]
-    if not boxes:
-        return None
-    stacked = np.vstack(boxes)
-    return np.array([*stacked[:, :2].min(axis=0), *stacked[:, 2:].max(axis=0)])
 
 
 def _layer(
@@ -162,7 +96,7 @@ def overview_map(
     `osm_data` are as in `maps.base.base_map`.
     """
     drawn = [f for f in (grids, buildings, service_points, compounds, communities) if f is not None]
-    bounds = _bounds(drawn)
+    bounds = frames_bounds(drawn)
     fmap = base_map(
         bounds,
         center=EMPTY_CENTER if bounds is None else None,

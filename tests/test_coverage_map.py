@@ -21,13 +21,13 @@ from folium.map import FitBounds
 from shapely.geometry import LineString, Point, box, shape
 
 from maps.base import OSM_TILES, escape, external_urls
-from maps.coverage import (
+from maps.coverage import coverage_map
+from maps.coverage_style import (
     BEYOND_COLOUR,
     UNREACHABLE_COLOUR,
     CoverageLegend,
     WalkTooltip,
     class_colours,
-    coverage_map,
     walk_classes,
 )
 from maps.labels import LAYER_NAMES, circle_layer_name
