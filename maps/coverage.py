@@ -6,8 +6,7 @@ columns read from the database or a CSV), so it does not depend on how they were
 in steps by walking time to the nearest point of the type under a walking profile: one colour per level (≤5, ≤10,
 ≤15 minutes by default), one beyond the largest level and a dark one for buildings that reach no point at all.
 The network circles are drawn one overlay per level, the Euclidean circles only as a dashed reference that starts
-hidden (a compass circle overstates the walkable area about 1.6–1.9× on
-real street networks).
+hidden (on real street networks a compass circle overstates the walkable area about 1.6–1.9×).
 
 As in maps.overview: one folium.GeoJson per layer, only the properties a tooltip shows, HTML-escaped, coordinates
 rounded to 6 decimals; every overlay has a Chinese + English name in the layer control.
