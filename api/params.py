@@ -11,10 +11,10 @@ from pydantic import Field
 from sqlalchemy import Connection
 
 from api import store
+from api.db import DB_INT_MAX
 from api.errors import NotFound
 from gis.layers import SERVICE_TYPES
 
-DB_INT_MAX = 2**63 - 1  # PostgreSQL bigint: every stored id, and OFFSET
 MAX_LEVEL_MIN = 120.0  # a walking level beyond two hours is no service circle
 MAX_TARGET_HOUSEHOLDS = 100_000  # a grid target beyond this is no grid (guidelines: 300–500)
 
@@ -43,11 +43,3 @@ def require_place(conn: Connection, kind: Place, place_id: int | None) -> None:
     """Raise a 404 naming the id when a street, community or grid asked for is not stored (None: no filter)."""
     if place_id is not None and not store.place_exists(conn, kind, place_id):
         raise NotFound(f"no {kind} {place_id}")
-
-
-def id_problem(option: str, value: int | None) -> str | None:
-    """Why a value given on the command line cannot be a stored id (None when it can): the CLI says so in one
-    line instead of sending it to the database."""
-    if value is None or 1 <= value <= DB_INT_MAX:
-        return None
-    return f"{option} must be a stored id between 1 and {DB_INT_MAX}; got {value}"

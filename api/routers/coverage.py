@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api import coverage_queries as queries
 from api.coverage_state import CoverageCache, ScenarioError, apply_changes, circles, compare, siting
-from api.coverage_store import CoverageState, CoverageUnavailable, refresh
+from api.coverage_store import CoverageState, CoverageUnavailable, refresh, stored_run
 from api.deps import ConnectionDep, EngineDep, SettingsDep
 from api.errors import GridmapError, InvalidParameter, NotFound, excerpt
 from api.openapi import GeoJSONResponse
@@ -65,8 +65,6 @@ def _geojson(frame) -> Response:
 @router.get("/status")
 def status(state: StateDep, conn: ConnectionDep) -> dict:
     """The stored run: input version, when and how long it took, counts per type."""
-    from api.coverage_store import stored_run
-
     run = stored_run(conn)
     return {
         "input_version": state.input_version,
