@@ -1,4 +1,4 @@
-"""What every command shares: the one error exit, the settings, an engine."""
+"""What every command shares: the one error exit, the settings, and an engine on a database that has the schema."""
 
 from typing import NoReturn
 
@@ -6,6 +6,7 @@ import typer
 from sqlalchemy import Engine
 
 from api.db import DB_INT_MAX, make_engine
+from api.migrate import SchemaNotReady, require_schema
 from api.settings import Settings
 
 
@@ -25,6 +26,17 @@ def settings() -> Settings:
     return Settings()
 
 
+def require_database(database_url: str) -> None:
+    """Stop with one line when the database lacks gridmap's tables or cannot be reached, rather than with a
+    traceback from the first query that reads a table."""
+    try:
+        require_schema(database_url)
+    except SchemaNotReady as exc:
+        fail(str(exc))
+
+
 def engine(database_url: str | None = None) -> Engine:
-    """An engine on `database_url` (default GRIDMAP_DATABASE_URL)."""
-    return make_engine(database_url or settings().database_url)
+    """An engine on `database_url` (default GRIDMAP_DATABASE_URL), once the database is known to be ready."""
+    url = database_url or settings().database_url
+    require_database(url)
+    return make_engine(url)

@@ -7,7 +7,7 @@ import typer
 
 from api import migrate
 from api.cli import coverage, layers
-from api.cli.common import fail, settings
+from api.cli.common import fail, require_database, settings
 from api.db import init_database
 
 DEMO_SERVICE_TYPE = "elderly_care"  # the planner map the demo writes, for the elderly walking profile
@@ -51,6 +51,7 @@ def serve(
     from api.main import create_app
 
     config = settings()
+    require_database(config.database_url)
     host = host or config.host
     port = _free_port(host, port or config.port)
     typer.secho(f"gridmap API: http://{host}:{port}/  (docs /docs, map /maps/overview)", bold=True)
