@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from api import store
 from api.db import DB_INT_MAX
-from api.errors import NotFound
+from api.errors import InvalidParameter, NotFound, excerpt
 from gis.layers import SERVICE_TYPES
 
 MAX_LEVEL_MIN = 120.0  # a walking level beyond two hours is no service circle
@@ -43,3 +43,19 @@ def require_place(conn: Connection, kind: Place, place_id: int | None) -> None:
     """Raise a 404 naming the id when a street, community or grid asked for is not stored (None: no filter)."""
     if place_id is not None and not store.place_exists(conn, kind, place_id):
         raise NotFound(f"no {kind} {place_id}")
+
+
+def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    """``minLon,minLat,maxLon,maxLat`` in WGS84, as in OGC API Features."""
+    if bbox is None:
+        return None
+    try:
+        values = tuple(float(v) for v in bbox.split(","))
+    except ValueError:
+        raise InvalidParameter(f"bbox must be four numbers minLon,minLat,maxLon,maxLat; got {excerpt(bbox)}") from None
+    if len(values) != 4:
+        raise InvalidParameter(f"bbox must have four numbers minLon,minLat,maxLon,maxLat; got {len(values)}")
+    min_lon, min_lat, max_lon, max_lat = values
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise InvalidParameter("bbox must be minLon,minLat,maxLon,maxLat in degrees with min ≤ max")
+    return values

@@ -71,7 +71,8 @@ def assign_centers_command(
     stable: Annotated[bool, typer.Option(help="Keep the stored pairs where still possible")] = True,
 ) -> None:
     """Assign every stored household to a 党员中心户 of its grid (exact; capacities kept) and store the result."""
-    from api.centers_store import CentersUnavailable, assign_and_store  # lazy: see api/cli/__init__.py
+    from api.centers_store import assign_and_store  # lazy: see api/cli/__init__.py
+    from api.errors import CentersUnavailable
 
     db = engine()
     typer.echo("中心户: assigning households on the walk network …")

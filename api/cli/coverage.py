@@ -96,7 +96,8 @@ def refresh_command(
     """Compute and store walking coverage of every building × service type if the network, buildings or points
     changed since the last run; print the residents left beyond the largest level per community and type."""
     from api.coverage_queries import gap_stats  # lazy: see api/cli/__init__.py
-    from api.coverage_store import CoverageUnavailable, refresh
+    from api.coverage_store import refresh
+    from api.errors import CoverageUnavailable
 
     config = settings()
     db = engine(config.database_url)
@@ -136,7 +137,7 @@ def coverage_map_command(
 ) -> None:
     """Write the planner map of the stored area as one self-contained HTML file."""
     from api.coverage_state import CoverageCache  # lazy: see api/cli/__init__.py
-    from api.coverage_store import CoverageUnavailable
+    from api.errors import CoverageUnavailable
     from api.mapdata import planner_map_from_state, stored_service_types
     from maps import render_html
 

@@ -14,7 +14,8 @@ def check_grids_command(
     max_households: Annotated[int, typer.Option(help="Household target, high end")] = 500,
 ) -> None:
     """Check the stored grids: gaps, overlaps, crossing community lines, codes, households off target."""
-    from api.grids_store import GridsError, check_stored  # lazy: see api/cli/__init__.py
+    from api.errors import GridsError  # lazy: see api/cli/__init__.py
+    from api.grids_store import check_stored
 
     require_id("--community-id", community_id)
     if not 1 <= min_households <= max_households:
@@ -37,7 +38,8 @@ def partition_grids_command(
     store: Annotated[bool, typer.Option(help="Store the grids (the community must have none)")] = False,
 ) -> None:
     """Draw grids of 300–500 households along a community's roads; print them, and store them with --store."""
-    from api.grids_store import GridsError, partition_stored, store_partition  # lazy: see api/cli/__init__.py
+    from api.errors import GridsError  # lazy: see api/cli/__init__.py
+    from api.grids_store import partition_stored, store_partition
     from gis.validate import LayerError
 
     require_id("COMMUNITY_ID", community_id)
