@@ -2,7 +2,6 @@
 traceback from the first query (a new user pointing GRIDMAP_DATABASE_URL at a new empty database)."""
 
 import os
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -17,17 +16,6 @@ MINIMAL_OSM = """<?xml version='1.0' encoding='UTF-8'?>
   <way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="footway"/></way>
 </osm>
 """
-
-
-@pytest.fixture
-def empty_database(database_url: str) -> Iterator[str]:
-    """A database that exists but has no tables, on the tests' server."""
-    url = make_url(database_url).set(database=f"gridmap_test_{os.getpid()}_empty").render_as_string(False)
-    db.create_database(url)
-    try:
-        yield url
-    finally:
-        db.drop_database(url)
 
 
 def _run(url: str, monkeypatch, *args: str):

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from api import migrate
-from api.cli import coverage, layers
+from api.cli import centers, coverage, layers
 from api.cli.common import fail, require_database, settings
 from api.db import init_database
 
@@ -61,8 +61,8 @@ def serve(
 def demo(
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API afterwards")] = True,
 ) -> None:
-    """Set up the database, load the sample street, compute its walking coverage, write the overview and planner
-    maps and start the API."""
+    """Set up the database, load the sample street, compute its walking coverage and its 中心户 assignment, write
+    the overview, planner and 中心户 maps and start the API."""
     db_init()
     layers.sample(scale=1.0, seed=None, load=True)
     layers.overview_map(out=None)
@@ -70,5 +70,7 @@ def demo(
     coverage.coverage_map_command(
         service_type=DEMO_SERVICE_TYPE, profile=DEMO_PROFILE, community_id=None, suggest=2, out=None
     )
+    centers.assign_centers_command(stable=True)
+    centers.centers_map_command(community_id=None, grid_id=None, out=None)
     if serve_api:
         serve(host=None, port=None)
