@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from api.coverage_store import EDGES_SQL, NODES_SQL, read_frames
+from api.errors import CentersUnavailable
 from gis.center_pairs import Access, walk_pairs
 from gis.center_report import Assignment
 from gis.center_suggest import Suggestions, suggest_centers
@@ -63,10 +64,6 @@ WHERE CAST(:grid_id AS bigint) IS NULL OR g.id = :grid_id
 GROUP BY g.id, g.code
 ORDER BY g.code
 """
-
-
-class CentersUnavailable(Exception):
-    """The stored layers cannot give an assignment (no households or no walk network)."""
 
 
 @dataclass(eq=False)
@@ -167,3 +164,9 @@ def grid_load(conn: Connection, grid_id: int | None = None) -> list[dict]:
 def last_run(conn: Connection) -> dict | None:
     row = conn.execute(text("SELECT id, computed_at, seconds, counts FROM center_runs ORDER BY id DESC")).first()
     return None if row is None else dict(row._mapping)
+
+
+def require_stored_run(conn: Connection) -> None:
+    """Refuse to draw or read an assignment that was never stored (a `CentersUnavailable`, 409)."""
+    if conn.scalar(text("SELECT count(*) FROM center_runs")) == 0:
+        raise CentersUnavailable("no 中心户 assignment is stored yet: POST /centers/assign first")

@@ -17,7 +17,7 @@ import shapely
 from sqlalchemy import Connection, Engine
 
 from api.coverage_store import CoverageState, compute_state, layer_versions, refresh
-from api.errors import excerpt
+from api.errors import ScenarioError, excerpt
 from api.settings import Settings
 from gis.coverage import Coverage
 from gis.coverage_scenario import add_service, move_service, remove_service
@@ -63,10 +63,6 @@ class CoverageCache:
                     state = compute_state(own, settings)
             self._state = state
             return state, True
-
-
-class ScenarioError(ValueError):
-    """A scenario change names an unknown point or type, or a place off the map."""
 
 
 def apply_changes(state: CoverageState, changes: Sequence[dict]) -> tuple[Coverage, list[str]]:

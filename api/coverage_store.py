@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, Engine, text
 
+from api.errors import CoverageUnavailable
 from api.settings import Settings
 from gis.coverage import REQUIRED_TYPES, Coverage, coverage
 from gis.network import WalkGraph, build_walk_graph
@@ -50,10 +51,6 @@ EDGES_SQL = """
 SELECT id::text AS source_id, source_node::text AS u_ref, target_node::text AS v_ref, length_m, geom AS geometry
 FROM walk_edges ORDER BY id
 """
-
-
-class CoverageUnavailable(Exception):
-    """The stored layers cannot give a coverage (no walk network, no buildings)."""
 
 
 def layer_versions(conn: Connection) -> dict[str, int]:

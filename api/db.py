@@ -6,6 +6,7 @@ from sqlalchemy.engine import make_url
 from api import migrate
 
 EXTENSIONS = ("postgis", "pgrouting")
+DB_INT_MAX = 2**63 - 1  # PostgreSQL bigint: every stored id, and OFFSET
 
 
 def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:

@@ -1,22 +1,15 @@
-"""Errors to clients as ``{code, detail}``, from one table; a 500 never carries exception text."""
+"""Every error a client or a command-line user can cause, and the one table that gives each its HTTP status and
+code. Raised anywhere (storage, state, parameters); turned into ``{code, detail}`` by api.handlers, never by a
+router. No web framework here, so storage code can raise these without importing one."""
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-logger = logging.getLogger("gridmap")
+from gis.validate import LayerError
 
 
 class GridmapError(Exception):
-    """A domain error with a message meant for the user."""
-
-    code = "error"
-    status = 400
+    """A domain error with a message meant for the user; its status and code are in `ERRORS`."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -24,19 +17,68 @@ class GridmapError(Exception):
 
 
 class NotFound(GridmapError):
-    code, status = "not_found", 404
+    """A street, community, grid, point or layer asked for by id or name is not stored."""
 
 
 class InvalidParameter(GridmapError):
-    code, status = "invalid_parameter", 400
+    """A value the API refuses; the message names it and says why."""
 
 
 class DatabaseUnavailable(GridmapError):
-    code, status = "database_unavailable", 503
+    """The database does not answer."""
 
 
-def _body(code: str, detail: object) -> dict:
-    return {"code": code, "detail": detail}
+class NotComputed(GridmapError):
+    """A result that is derived from the stored layers is not there yet, or cannot be computed from them yet."""
+
+
+class CoverageUnavailable(NotComputed):
+    """The stored layers cannot give a coverage (no walk network, no buildings)."""
+
+
+class CentersUnavailable(NotComputed):
+    """No 中心户 assignment is stored, or the stored layers cannot give one (no households, no walk network)."""
+
+
+class ScenarioError(GridmapError, ValueError):
+    """A scenario change names an unknown point or type, or a place off the map."""
+
+
+class GridsError(GridmapError, ValueError):
+    """A partition that cannot be made or stored (bad codes, targets the code cannot number)."""
+
+
+class UnknownCommunity(GridsError):
+    """The community to check or partition is not stored."""
+
+
+class GridsConflict(GridsError):
+    """The community already has grids: a partition would overlap them."""
+
+
+# The one place a status is chosen: the first class of an error's MRO found here gives its status and code.
+ERRORS: dict[type[Exception], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    InvalidParameter: (400, "invalid_parameter"),
+    DatabaseUnavailable: (503, "database_unavailable"),
+    CoverageUnavailable: (409, "coverage_unavailable"),
+    CentersUnavailable: (409, "centers_unavailable"),
+    NotComputed: (409, "not_computed"),
+    ScenarioError: (400, "invalid_parameter"),
+    UnknownCommunity: (404, "not_found"),
+    GridsConflict: (409, "grids_conflict"),
+    GridsError: (400, "invalid_parameter"),
+    LayerError: (400, "invalid_parameter"),  # a partition's grids fail the layer checks
+    GridmapError: (400, "error"),
+}
+
+
+def status_and_code(exc: BaseException) -> tuple[int, str] | None:
+    """The status and code of a domain error from `ERRORS`; None for anything else (an unexpected error)."""
+    for cls in type(exc).__mro__:
+        if cls in ERRORS:
+            return ERRORS[cls]
+    return None
 
 
 EXCERPT_CHARS = 40  # of a client's value repeated in an error message
@@ -68,28 +110,3 @@ def validation_detail(errors: Sequence[Any]) -> str:
     if len(errors) > MAX_PROBLEMS:
         problems.append(f"and {len(errors) - MAX_PROBLEMS} more")
     return "; ".join(problems)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(GridmapError)
-    async def domain_error(_: Request, exc: GridmapError) -> JSONResponse:
-        return JSONResponse(_body(exc.code, exc.detail), status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(_body("invalid_parameter", validation_detail(exc.errors())), status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = "not_found" if exc.status_code == 404 else "http_error"
-        return JSONResponse(_body(code, exc.detail), status_code=exc.status_code)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        """One log line: the type, the route and the request id (api.middleware.RequestId), never the exception's
-        text or traceback, which can hold SQL parameters and so residents' data. api.middleware.UnexpectedErrors
-        calls this and keeps the exception from the server, which would log the traceback."""
-        route = getattr(request.scope.get("route"), "path", None) or "(no route)"
-        request_id = request.scope.get("state", {}).get("request_id", "-")
-        logger.error("unhandled %s in %s %s (request %s)", type(exc).__name__, request.method, route, request_id)
-        return JSONResponse(_body("internal_error", "internal error"), status_code=500)

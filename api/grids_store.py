@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from api import store
+from api.errors import GridsConflict, GridsError, UnknownCommunity
 from api.importers import link_buildings, record_run
 from api.layer_import import LINK_SQL, check_stored_grids
 from gis.gridcodes import GridCodeError
@@ -48,10 +49,6 @@ WHERE c.id = :community_id
 """
 
 
-class GridsError(ValueError):
-    """A partition that cannot be made or stored (unknown community, grids already there, bad codes)."""
-
-
 def _read(conn: Connection, sql: str, **params: object) -> gpd.GeoDataFrame:
     return gpd.read_postgis(text(sql), conn, geom_col="geometry", crs="EPSG:4326", params=params)
 
@@ -60,11 +57,11 @@ def check_stored(
     conn: Connection, *, community_id: int | None = None, min_households: int = 300, max_households: int = 500
 ) -> pd.DataFrame:
     """`check_grids` on the stored grids (of one community, or all), with household counts from the stored
-    households; ``grid_id`` is the stored grid id. An unknown community is a `GridsError`."""
+    households; ``grid_id`` is the stored grid id. An unknown community is an `UnknownCommunity`."""
     grids = _read(conn, GRIDS_SQL, community_id=community_id)
     communities = _read(conn, COMMUNITIES_SQL, community_id=community_id)
     if community_id is not None and not len(communities):
-        raise GridsError(f"no community {community_id}")
+        raise UnknownCommunity(f"no community {community_id}")
     if not len(grids) and not len(communities):  # nothing stored yet: nothing to check
         return pd.DataFrame(columns=["grid_id", "community", "code", "households", "area_m2", "problems", "ok"])
     households = _read(conn, HOUSEHOLD_POINTS_SQL, community_id=community_id)
@@ -88,7 +85,7 @@ def partition_stored(
     """Grids for one stored community from its roads and its buildings' households (nothing stored)."""
     communities = _read(conn, COMMUNITIES_SQL, community_id=community_id)
     if not len(communities):
-        raise GridsError(f"no community {community_id}")
+        raise UnknownCommunity(f"no community {community_id}")
     community = communities.iloc[0]
     street_code = community["street_code"]
     if not street_code or not community["code"]:
@@ -120,7 +117,7 @@ def store_partition(conn: Connection, community_id: int, partition: Partition) -
     """Store a partition for a community that has no grids yet, in the caller's transaction."""
     held = conn.scalar(text("SELECT count(*) FROM grids WHERE community_id = :c"), {"c": community_id})
     if held:
-        raise GridsError(f"community {community_id} already has {held} grids: check them instead, or remove them")
+        raise GridsConflict(f"community {community_id} already has {held} grids: check them instead, or remove them")
     source = f"{PARTITION_SOURCE}:{community_id}"
     frame = partition.grids.assign(source=source)
     written = store.upsert_layer(conn, "grids", frame, source=source, resolve_refs=False)

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.coverage_state import CoverageCache
 from api.db import make_engine
-from api.errors import install_error_handlers
+from api.handlers import install_error_handlers
 from api.map_cache import MapPageCache
 from api.middleware import install_middleware
 from api.openapi import ERROR_RESPONSES, install_openapi
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served below with gridmap's own Swagger UI files
         redoc_url=None,
-        responses=ERROR_RESPONSES,  # every error is {code, detail} (api.errors), a 422 too
+        responses=ERROR_RESPONSES,  # every error is {code, detail} (api.handlers), a 422 too
     )
     install_openapi(app, settings)
     app.state.settings = settings

@@ -9,6 +9,7 @@ from api.coverage_state import circles as service_circles
 from api.coverage_state import siting
 from api.coverage_store import COVERAGE_STATE_LAYERS, CoverageState
 from api.settings import Settings
+from maps.centers import centers_map
 from maps.coverage import coverage_map
 from maps.overview import overview_map
 
@@ -194,8 +195,6 @@ def centers_map_from_db(
     asset_base_url: str | None,
 ) -> tuple[folium.Map, int]:
     """The 中心户 map of the stored assignment (households by id only) and the number of households drawn."""
-    from maps.centers import centers_map
-
     params = {"community_id": community_id, "grid_id": grid_id}
     households = gpd.read_postgis(text(CENTER_HOUSEHOLDS_SQL), conn, params=params, geom_col="geometry", crs=4326)
     table = pd.read_sql(text(ASSIGNMENTS_SQL), conn, params=params)

@@ -1,6 +1,6 @@
 """ASGI middleware (pure ASGI classes): request ids, unexpected errors, allowed hosts, cross-site writes, body size
 and security headers. `install_middleware` puts them in their order; refusals are ``{code, detail}`` like every
-other error (api.errors).
+other error (api.handlers).
 
 Outermost first:
 
@@ -68,7 +68,7 @@ class RequestId:
 
 
 class UnexpectedErrors:
-    """Answers an unhandled exception with `handler` (api.errors' ``unexpected``: logs type, route and request id)
+    """Answers an unhandled exception with `handler` (api.handlers' ``unexpected``: logs type, route and request id)
     and keeps it from the server.
 
     Starlette's ServerErrorMiddleware re-raises after its handler has answered; uvicorn then logs the traceback,
@@ -317,7 +317,7 @@ def allowed_hosts(settings: Settings) -> list[str]:
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Add the middleware above, outermost first (Starlette runs the last added outermost). Call after
-    api.errors.install_error_handlers: its Exception handler answers unexpected errors."""
+    api.handlers.install_error_handlers: its Exception handler answers unexpected errors."""
     layers: list[tuple[type, dict]] = [
         (RequestId, {}),
         (SecurityHeaders, {"csp": content_security_policy(settings)}),

@@ -1,7 +1,7 @@
 """What the OpenAPI schema says beyond the route signatures: the error bodies, GeoJSON responses, and the value
 sets that come from settings.
 
-Every error leaves through api.errors as ``{code, detail}`` (a 422 too, not FastAPI's list of problems), so that
+Every error leaves through api.handlers as ``{code, detail}`` (a 422 too, not FastAPI's list of problems), so that
 is the one shape declared for every 4xx and 503. Walking profiles are settings: their names are put into the
 schema of the app that serves them.
 """

@@ -11,10 +11,10 @@ from pydantic import Field
 from sqlalchemy import Connection
 
 from api import store
-from api.errors import NotFound
+from api.db import DB_INT_MAX
+from api.errors import InvalidParameter, NotFound, excerpt
 from gis.layers import SERVICE_TYPES
 
-DB_INT_MAX = 2**63 - 1  # PostgreSQL bigint: every stored id, and OFFSET
 MAX_LEVEL_MIN = 120.0  # a walking level beyond two hours is no service circle
 MAX_TARGET_HOUSEHOLDS = 100_000  # a grid target beyond this is no grid (guidelines: 300–500)
 
@@ -45,9 +45,17 @@ def require_place(conn: Connection, kind: Place, place_id: int | None) -> None:
         raise NotFound(f"no {kind} {place_id}")
 
 
-def id_problem(option: str, value: int | None) -> str | None:
-    """Why a value given on the command line cannot be a stored id (None when it can): the CLI says so in one
-    line instead of sending it to the database."""
-    if value is None or 1 <= value <= DB_INT_MAX:
+def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    """``minLon,minLat,maxLon,maxLat`` in WGS84, as in OGC API Features."""
+    if bbox is None:
         return None
-    return f"{option} must be a stored id between 1 and {DB_INT_MAX}; got {value}"
+    try:
+        values = tuple(float(v) for v in bbox.split(","))
+    except ValueError:
+        raise InvalidParameter(f"bbox must be four numbers minLon,minLat,maxLon,maxLat; got {excerpt(bbox)}") from None
+    if len(values) != 4:
+        raise InvalidParameter(f"bbox must have four numbers minLon,minLat,maxLon,maxLat; got {len(values)}")
+    min_lon, min_lat, max_lon, max_lat = values
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise InvalidParameter("bbox must be minLon,minLat,maxLon,maxLat in degrees with min ≤ max")
+    return values

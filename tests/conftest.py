@@ -54,6 +54,17 @@ def database_url() -> Iterator[str]:
         db.drop_database(url)
 
 
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[str]:
+    """A database that exists but has no tables yet (as a new user's), on the tests' server; dropped afterwards."""
+    url = make_url(database_url).set(database=f"gridmap_test_{os.getpid()}_empty").render_as_string(False)
+    db.create_database(url)
+    try:
+        yield url
+    finally:
+        db.drop_database(url)
+
+
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     engine = db.make_engine(database_url)

@@ -41,6 +41,18 @@ def first_run(client):
     return response.json()
 
 
+def test_centers_map_before_any_assignment_is_409(client, engine):
+    """Runs first: no run of this module is stored yet (emptied again in case another module left one)."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE center_assignments, center_runs"))
+    response = client.get("/maps/centers")
+    assert response.status_code == 409, response.text
+    assert response.json() == {
+        "code": "centers_unavailable",
+        "detail": "no 中心户 assignment is stored yet: POST /centers/assign first",
+    }
+
+
 def test_stored_pairs_keep_capacity_and_grid(first_run, engine):
     with engine.connect() as conn:
         over = conn.scalar(

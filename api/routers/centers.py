@@ -8,16 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import text
 
-from api.centers_store import CentersUnavailable, assign_and_store, grid_load, last_run
+from api.centers_store import assign_and_store, grid_load, last_run
 from api.deps import ConnectionDep, EngineDep
-from api.errors import GridmapError, NotFound
+from api.errors import NotFound
 from api.params import Id, Offset, require_place
 
 router = APIRouter(prefix="/centers", tags=["centers 党员中心户"])
-
-
-class CentersNotReady(GridmapError):
-    code, status = "centers_unavailable", 409
 
 
 def _ids(frame, columns: list[str]) -> list[dict]:
@@ -40,10 +36,7 @@ def _ids(frame, columns: list[str]) -> list[dict]:
 def assign(engine: EngineDep, stable: bool = True, max_listed: Annotated[int, Query(ge=0, le=10000)] = 1000) -> dict:
     """Assign every household to a center household of its grid (exact min-cost flow, capacities kept), keeping
     the previous pairs where still possible (`stable`); store the result and report who moved and why."""
-    try:
-        run_id, run = assign_and_store(engine, stable=stable)
-    except CentersUnavailable as exc:
-        raise CentersNotReady(str(exc)) from exc
+    run_id, run = assign_and_store(engine, stable=stable)
     result = run.assignment
     moves = result.moves
     uncovered = result.uncovered

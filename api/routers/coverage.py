@@ -13,10 +13,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
 from api import coverage_queries as queries
-from api.coverage_state import CoverageCache, ScenarioError, apply_changes, circles, compare, siting
-from api.coverage_store import CoverageState, CoverageUnavailable, refresh
+from api.coverage_state import CoverageCache, apply_changes, circles, compare, siting
+from api.coverage_store import CoverageState, refresh, stored_run
 from api.deps import ConnectionDep, EngineDep, SettingsDep
-from api.errors import GridmapError, InvalidParameter, NotFound, excerpt
+from api.errors import InvalidParameter, NotFound, excerpt
 from api.openapi import GeoJSONResponse
 from api.params import Id, Minutes, Offset, Profile, ServiceType, require_place
 from api.settings import Settings
@@ -24,19 +24,12 @@ from api.settings import Settings
 router = APIRouter(prefix="/coverage", tags=["coverage 十五分钟服务圈"])
 
 
-class CoverageNotReady(GridmapError):
-    code, status = "coverage_unavailable", 409
-
-
 def coverage_cache(request: Request) -> CoverageCache:
     return request.app.state.coverage_cache
 
 
 def current_state(request: Request, engine: EngineDep, settings: SettingsDep, conn: ConnectionDep) -> CoverageState:
-    try:
-        state, _ = coverage_cache(request).get(engine, settings, conn)
-    except CoverageUnavailable as exc:
-        raise CoverageNotReady(str(exc)) from exc
+    state, _ = coverage_cache(request).get(engine, settings, conn)
     return state
 
 
@@ -65,8 +58,6 @@ def _geojson(frame) -> Response:
 @router.get("/status")
 def status(state: StateDep, conn: ConnectionDep) -> dict:
     """The stored run: input version, when and how long it took, counts per type."""
-    from api.coverage_store import stored_run
-
     run = stored_run(conn)
     return {
         "input_version": state.input_version,
@@ -80,10 +71,7 @@ def status(state: StateDep, conn: ConnectionDep) -> dict:
 @router.post("/refresh")
 def refresh_coverage(engine: EngineDep, settings: SettingsDep, force: bool = False) -> dict:
     """Recompute and store the coverage if an input changed (or `force`)."""
-    try:
-        run, state = refresh(engine, settings, force=force)
-    except CoverageUnavailable as exc:
-        raise CoverageNotReady(str(exc)) from exc
+    run, state = refresh(engine, settings, force=force)
     return {"recomputed": state is not None, "input_version": run["input_version"], "counts": run["counts"]}
 
 
@@ -255,10 +243,7 @@ def scenario(body: ScenarioRequest, state: StateDep, settings: SettingsDep) -> d
     """What if points were added, moved or removed: before / after statistics per touched type (nothing stored)."""
     _check_profile(settings, body.profile)
     level = float(body.level if body.level is not None else max(settings.coverage_levels))
-    try:
-        after, touched = apply_changes(state, [c.model_dump() for c in body.changes])
-    except ScenarioError as exc:
-        raise InvalidParameter(str(exc)) from exc
+    after, touched = apply_changes(state, [c.model_dump() for c in body.changes])
     return {
         "input_version": state.input_version,
         "results": compare(state, after, touched, profile=body.profile, level=level, by=body.by),

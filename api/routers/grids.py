@@ -7,17 +7,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
 from api.deps import ConnectionDep, EngineDep
-from api.errors import GridmapError, InvalidParameter, NotFound
-from api.grids_store import GridsError, check_stored, partition_stored, store_partition
+from api.errors import InvalidParameter
+from api.grids_store import check_stored, partition_stored, store_partition
 from api.openapi import GeoJSONResponse
 from api.params import Households, Id
-from gis.validate import LayerError
 
 router = APIRouter(prefix="/grids", tags=["grids 网格"])
-
-
-class GridsConflict(GridmapError):
-    code, status = "grids_conflict", 409
 
 
 @router.get("/check")
@@ -31,12 +26,7 @@ def check(
     """Per grid: gaps, overlaps, crossing community lines, invalid or duplicate codes, households off target."""
     if min_households > max_households:
         raise InvalidParameter("min_households must not exceed max_households")
-    try:
-        table = check_stored(
-            conn, community_id=community_id, min_households=min_households, max_households=max_households
-        )
-    except GridsError as exc:
-        raise NotFound(str(exc)) from exc
+    table = check_stored(conn, community_id=community_id, min_households=min_households, max_households=max_households)
     if only_problems:
         table = table[~table["ok"]]
     rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")
@@ -65,24 +55,15 @@ def partition(body: PartitionRequest, engine: EngineDep) -> Response:
     """Grids of 300–500 households along the community's roads, numbered west→east, north→south (GeoJSON with
     per-grid households and notes). With ``store`` they are stored, linked and tiling-checked in one transaction."""
     with engine.begin() as conn:
-        try:
-            result = partition_stored(
-                conn,
-                body.community_id,
-                profile=body.profile,
-                min_households=body.min_households,
-                max_households=body.max_households,
-            )
-            if body.store:
-                store_partition(conn, body.community_id, result)
-        except GridsError as exc:
-            if "already has" in str(exc):
-                raise GridsConflict(str(exc)) from exc
-            if str(exc).startswith("no community"):
-                raise NotFound(str(exc)) from exc
-            raise InvalidParameter(str(exc)) from exc
-        except LayerError as exc:
-            raise InvalidParameter(str(exc)) from exc
+        result = partition_stored(
+            conn,
+            body.community_id,
+            profile=body.profile,
+            min_households=body.min_households,
+            max_households=body.max_households,
+        )
+        if body.store:
+            store_partition(conn, body.community_id, result)
     frame = result.grids.merge(result.stats, on="code")[
         ["code", "name", "seq", "households", "area_m2", "blocks", "note", "geometry"]
     ]

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from api.deps import ConnectionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound, excerpt
 from api.openapi import GeoJSONResponse
-from api.params import Offset
+from api.params import Offset, parse_bbox
 
 router = APIRouter(prefix="/collections", tags=["layers"])
 
@@ -35,22 +35,6 @@ COLLECTIONS: dict[str, dict] = {
         "properties": ["type", "level", "name", "hours", "source", "source_id"],
     },
 }
-
-
-def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
-    """``minLon,minLat,maxLon,maxLat`` in WGS84, as in OGC API Features."""
-    if bbox is None:
-        return None
-    try:
-        values = tuple(float(v) for v in bbox.split(","))
-    except ValueError:
-        raise InvalidParameter(f"bbox must be four numbers minLon,minLat,maxLon,maxLat; got {excerpt(bbox)}") from None
-    if len(values) != 4:
-        raise InvalidParameter(f"bbox must have four numbers minLon,minLat,maxLon,maxLat; got {len(values)}")
-    min_lon, min_lat, max_lon, max_lat = values
-    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
-        raise InvalidParameter("bbox must be minLon,minLat,maxLon,maxLat in degrees with min ≤ max")
-    return values
 
 
 @router.get("")

@@ -6,8 +6,9 @@ from typing import Annotated
 import folium
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
+from api.centers_store import require_stored_run
 from api.coverage_store import CoverageState
 from api.deps import ConnectionDep, SettingsDep
 from api.errors import InvalidParameter
@@ -134,8 +135,7 @@ def centers(
 ) -> Response:
     """中心户 map of the stored assignment: grids with codes, center households and the households each looks
     after (lines), uncovered households, per-grid load in the tooltips (run POST /centers/assign first)."""
-    if conn.scalar(text("SELECT count(*) FROM center_runs")) == 0:
-        raise InvalidParameter("no 中心户 assignment is stored yet: POST /centers/assign first")
+    require_stored_run(conn)
     drawn = count_map_households(conn, community_id=community_id, grid_id=grid_id)
     if drawn == 0:
         raise InvalidParameter("no households in that community or grid")

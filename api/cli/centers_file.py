@@ -1,84 +1,43 @@
-"""`gridmap centers` in file mode: 党员中心户 assignment from an OSM file and a household file, no server.
+"""The file mode of the 中心户 assignment (`gridmap centers`): household and previous-result files read and checked,
+then the walk graph, snapping, the exact assignment and suggested new centers.
 
-Communities run it on any area before their data is in PostGIS; it is also how the assignment (gis/centers.py) is
-checked end to end on real streets. Households are Point features with ``id``, ``grid_id``, ``is_center`` and an
-optional ``capacity`` (default 10), ``building`` (same building ≈ 0 m) and ``is_party_member`` (who may be
-suggested as a new center; without it every household may). File mode has only ids: no names, no phones.
+Households are Point features with ``id``, ``grid_id``, ``is_center`` and an optional ``capacity`` (default 10),
+``building`` (same building ≈ 0 m) and ``is_party_member`` (who may be suggested as a new center; without it every
+household may). File mode has only ids: no names, no phones.
 """
 
-from __future__ import annotations
-
 import json
-import sys
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
 
-MAX_LISTED_LINES = 20  # moves, suggestions and reasons printed before "… and N more"
+from gis.center_pairs import Access, walk_pairs
+from gis.center_suggest import suggest_centers
+from gis.centers import DEFAULT_CAPACITY, assign_on_network, prepare_households
+from gis.coverage import MAX_SNAP_M
+from gis.crs import CrsError, reconcile_crs, to_wgs84
+from gis.network import build_walk_graph
+from gis.snap import snap_distinct
+from gis.validate import (
+    MAX_LISTED,
+    LayerError,
+    check_geometries_present,
+    check_geometry_types,
+    check_in_china,
+    feature_label,
+)
+
 GEOJSON_SUFFIXES = (".geojson", ".json")
 TRUE_TEXT = {"true", "t", "yes", "y", "1"}
 FALSE_TEXT = {"false", "f", "no", "n", "0"}
 
 
-def centers_command(
-    osm: Annotated[Path, typer.Option(help="OpenStreetMap file (.osm or .osm.pbf): the walk network")],
-    households: Annotated[
-        Path, typer.Option(help="Households: Point features with id, grid_id, is_center, optional capacity")
-    ],
-    out: Annotated[Path, typer.Option(help="Result CSV: household_id, center_id, walk_m, grid_id, status, reason")],
-    map_path: Annotated[Path | None, typer.Option("--map", help="Also write the 中心户 map (HTML)")] = None,
-    previous: Annotated[
-        Path | None, typer.Option(help="An earlier result CSV: keep its pairs where still feasible, print who moved")
-    ] = None,
-    households_crs: Annotated[
-        str, typer.Option(help="CRS of the household file when it declares none (GCJ-02 for AMap exports)")
-    ] = "EPSG:4326",
-) -> None:
-    """Assign every household to a center household (党员中心户) of its grid: capacities kept, total walk minimal."""
-    from gis.osm import OsmReadError, read_osm
-    from gis.validate import LayerError
-
-    started = time.perf_counter()
-    try:
-        frame = read_households(households, crs=households_crs)
-        before = read_previous(previous) if previous is not None else None
-        extract = read_osm(osm, progress=sys.stderr.isatty())
-    except (OsmReadError, LayerError) as exc:
-        _fail(str(exc))
-    if not len(extract.edges):
-        _fail(f"{osm.name}: no walkable ways in the file, so there is no walk network to assign on")
-    result, graph, access, snapped = assign(extract, frame, before)
-    table = result_table(result)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False, float_format="%.3f")
-    _print_summary(frame, result, snapped)
-    suggestions = None
-    if len(result.uncovered):
-        suggestions = suggest(graph, frame, access, result)
-        _print_suggestions(suggestions, len(result.uncovered))
-    if before is not None:
-        _print_moves(result, previous)
-    typer.echo(f"centers written: {out} ({len(table)} rows) in {time.perf_counter() - started:.1f} s")
-    if map_path is not None:
-        from maps import render_html
-        from maps.centers import centers_map
-
-        fmap = centers_map(households=frame, table=result.households, suggestions=suggestions, osm_data=True)
-        map_path.parent.mkdir(parents=True, exist_ok=True)
-        map_path.write_text(render_html(fmap), encoding="utf-8")
-        typer.echo(f"map written: {map_path}")
-
-
-# --- reading ------------------------------------------------------------------------------------------------------
-
-
 def _text(value: Any) -> str | None:
     """A property as text: None when missing or blank, whole numbers without '.0' (ids read as numbers)."""
-    import numpy as np
-    import pandas as pd
-
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, bool | np.bool_):
@@ -121,20 +80,6 @@ def read_households(path: Path, *, crs: str | None = "EPSG:4326") -> Any:
     Raises `gis.validate.LayerError` whose message starts with the file name, then names the feature and the problem
     (the CRS rule of gis/layers.py: a file that declares none is read in `crs`).
     """
-    import geopandas as gpd
-    import numpy as np
-    import shapely
-
-    from gis.centers import DEFAULT_CAPACITY
-    from gis.crs import CrsError, reconcile_crs, to_wgs84
-    from gis.validate import (
-        MAX_LISTED,
-        LayerError,
-        check_geometries_present,
-        check_geometry_types,
-        check_in_china,
-        feature_label,
-    )
 
     def fail(bad: list[tuple[int, str]]) -> None:
         if bad:
@@ -218,10 +163,6 @@ def _is_number(text: str) -> bool:
 
 def read_previous(path: Path) -> Any:
     """An earlier RESULT.csv as ``household_id``, ``center_id`` (text; NA where it was uncovered)."""
-    import pandas as pd
-
-    from gis.validate import LayerError
-
     if not path.is_file():
         raise LayerError(f"{path.name}: file not found ({path})")
     try:
@@ -246,12 +187,6 @@ def read_previous(path: Path) -> Any:
 
 def assign(extract: Any, frame: Any, previous: Any | None) -> tuple[Any, Any, Any, Any]:
     """Walk graph, snapping, candidate pairs and the exact flow (`gis.centers.assign_on_network`)."""
-    from gis.center_pairs import Access
-    from gis.centers import assign_on_network
-    from gis.coverage import MAX_SNAP_M
-    from gis.network import build_walk_graph
-    from gis.snap import snap_distinct
-
     graph = build_walk_graph(extract.nodes, extract.edges)
     snapped = snap_distinct(graph, frame.geometry, max_snap_m=MAX_SNAP_M)  # households at one point: once
     access = Access.from_snap(graph, snapped)
@@ -268,8 +203,6 @@ def result_table(result: Any) -> Any:
 
 def center_loads(result: Any, frame: Any) -> Any:
     """Per center household: households it looks after (itself not counted) and its capacity."""
-    import pandas as pd
-
     table = result.households
     others = table[table["center_id"].notna() & (table["status"] != "center")]
     centers = frame.loc[frame["is_center"], ["id", "grid_id", "capacity"]].set_index("id")
@@ -279,76 +212,9 @@ def center_loads(result: Any, frame: Any) -> Any:
 
 def suggest(graph: Any, frame: Any, access: Any, result: Any) -> Any:
     """New centers to cover the uncovered, fewest first (gis/center_suggest.py): party members if the file says."""
-    from gis.center_pairs import walk_pairs
-    from gis.center_suggest import suggest_centers
-    from gis.centers import prepare_households
-
     table = prepare_households(frame.drop(columns=frame.geometry.name))
     party = table["is_party_member"].to_numpy() if "is_party_member" in table else True
     candidates = party & ~table["is_center"].to_numpy()
     todo = table["id"].isin(result.uncovered["household_id"]).to_numpy()
     pairs = walk_pairs(graph.csr, table, access, node_xy=graph.node_xy, centers=candidates, clients=todo, k=None)
     return suggest_centers(table, uncovered=result, pairs=pairs)
-
-
-# --- printing ------------------------------------------------------------------------------------------------------
-
-
-def _more(n: int) -> None:
-    if n > MAX_LISTED_LINES:
-        typer.echo(f"    … and {n - MAX_LISTED_LINES} more")
-
-
-def _print_summary(frame: Any, result: Any, snapped: Any) -> None:
-    table = result.households
-    status = table["status"]
-    n_centers = int((status == "center").sum())
-    assigned = int(((status != "center") & table["center_id"].notna()).sum())
-    uncovered = result.uncovered
-    loads = center_loads(result, frame)
-    full = int((loads["load"] >= loads["capacity"]).sum())
-    typer.echo(
-        f"households: {len(table)} in {table['grid_id'].nunique()} grids; centers {n_centers}, "
-        f"capacity {int(loads['capacity'].sum())}"
-    )
-    typer.echo(f"covered: {n_centers + assigned} ({n_centers} centers themselves, {assigned} assigned)")
-    typer.echo(f"uncovered: {len(uncovered)}")
-    reasons = uncovered["reason"].value_counts()
-    for reason, count in reasons.head(MAX_LISTED_LINES).items():
-        typer.echo(f"    {count} × {reason}")
-    _more(len(reasons))
-    typer.echo(f"total walk: {result.total_walk_m:.1f} m (mean {result.total_walk_m / max(assigned, 1):.1f} m)")
-    typer.echo(f"centers at capacity: {full} of {len(loads)}")
-    off = int((snapped["edge"] < 0).sum())
-    if off:
-        typer.echo(f"  note: {off} household(s) lie more than 500 m from every road (not on the walk network)")
-    for note in result.notes:
-        typer.echo(f"  note: {note}")
-
-
-def _print_suggestions(suggestions: Any, n_uncovered: int) -> None:
-    picks = suggestions.centers
-    covered = int(picks["covers"].sum()) if len(picks) else 0
-    typer.echo(f"suggested new centers (建议新增中心户): {len(picks)}, covering {covered} of {n_uncovered} uncovered")
-    for row in picks.head(MAX_LISTED_LINES).itertuples(index=False):
-        typer.echo(
-            f"    grid {row.grid_id} #{row.rank}: household {row.household_id} covers {row.covers} "
-            f"(walk {row.walk_m:.0f} m)"
-        )
-    _more(len(picks))
-    if len(suggestions.unresolved):
-        typer.echo(f"  {len(suggestions.unresolved)} uncovered household(s) no suggestion covers")
-
-
-def _print_moves(result: Any, previous: Path) -> None:
-    moves = result.moves
-    typer.echo(f"moved since {previous.name}: {len(moves)}")
-    for row in moves.head(MAX_LISTED_LINES).itertuples(index=False):
-        new = "uncovered" if row.center_id is None or row.center_id != row.center_id else row.center_id
-        typer.echo(f"    {row.household_id}: {row.previous_center_id} → {new} ({row.reason})")
-    _more(len(moves))
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)

@@ -1,0 +1,37 @@
+"""The ``gridmap`` command: set up the database, import, generate the sample area, compute, render maps, serve.
+
+One module per concern: db (database, serve, demo), layers (imports, sample, overview map), coverage, centers, grids;
+common holds the one error exit. Modules import only typer, the settings and the database helpers at the top; a
+command imports the analysis stack (pandas, geopandas, folium, gis and the api modules built on them) when it runs,
+marked "lazy": loading it takes about 1.5 s, which `gridmap --help`, a mistyped option and a one-line error should
+not wait for.
+"""
+
+import typer
+
+from api.cli import centers, coverage, db, grids, layers
+
+app = typer.Typer(help="gridmap — 社区网格地图服务 (grid management and mapping on PostGIS).", no_args_is_help=True)
+db_app = typer.Typer(help="Database: create, migrate.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+db_app.command("init")(db.db_init)
+db_app.command("upgrade")(db.db_upgrade)
+db_app.command("downgrade")(db.db_downgrade)
+# in this order in `gridmap --help`
+app.command("coverage")(coverage.coverage_command)
+app.command("refresh-coverage")(coverage.refresh_command)
+app.command("coverage-map")(coverage.coverage_map_command)
+app.command("assign-centers")(centers.assign_centers_command)
+app.command("centers-map")(centers.centers_map_command)
+app.command("check-grids")(grids.check_grids_command)
+app.command("partition-grids")(grids.partition_grids_command)
+app.command("centers")(centers.centers_command)
+app.command("import-osm")(layers.import_osm)
+app.command("import-layer")(layers.import_layer)
+app.command("sample")(layers.sample)
+app.command("overview-map")(layers.overview_map)
+app.command("serve")(db.serve)
+app.command("demo")(db.demo)
+
+__all__ = ["app"]

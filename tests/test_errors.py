@@ -1,0 +1,61 @@
+"""api.errors: one table gives every domain error its status and code; routers translate nothing, and the OpenAPI
+schema declares every status the table can answer."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from api.errors import (
+    ERRORS,
+    CentersUnavailable,
+    CoverageUnavailable,
+    GridsConflict,
+    GridsError,
+    InvalidParameter,
+    NotFound,
+    ScenarioError,
+    UnknownCommunity,
+    status_and_code,
+)
+from api.openapi import ERROR_RESPONSES
+from gis.validate import LayerError
+
+ROUTERS = Path(__file__).resolve().parents[1] / "api" / "routers"
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (CoverageUnavailable("no walk network is stored"), (409, "coverage_unavailable")),
+        (CentersUnavailable("no 中心户 assignment is stored yet"), (409, "centers_unavailable")),
+        (GridsConflict("community 1 already has 3 grids"), (409, "grids_conflict")),
+        (UnknownCommunity("no community 7"), (404, "not_found")),
+        (GridsError("community 1 needs its 3-digit code"), (400, "invalid_parameter")),
+        (ScenarioError("change 1: no service point 9"), (400, "invalid_parameter")),
+        (LayerError("grids: feature 1: geometry is missing"), (400, "invalid_parameter")),
+        (NotFound("no grid 5"), (404, "not_found")),
+        (InvalidParameter("bbox must be four numbers"), (400, "invalid_parameter")),
+        (ValueError("anything else"), None),  # not a domain error: the 500 handler, which logs no text
+    ],
+)
+def test_status_comes_from_the_class(error, expected):
+    assert status_and_code(error) == expected
+
+
+def test_every_status_of_the_table_is_declared_in_openapi():
+    assert {status for status, _ in ERRORS.values()} <= set(ERROR_RESPONSES)
+
+
+@pytest.mark.parametrize("path", sorted(ROUTERS.glob("*.py")), ids=lambda p: p.name)
+def test_routers_do_not_translate_errors(path):
+    """No try/except in a router, and no status chosen from an exception's text."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    assert not [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Try)]
+    texts = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "str" and node.args
+        if isinstance(node.args[0], ast.Name) and node.args[0].id in ("exc", "error", "err", "e")
+    ]
+    assert not texts
