@@ -1,6 +1,6 @@
 """`gridmap centers` in file mode: 党员中心户 assignment from an OSM file and a household file, no server.
 
-Communities run it on any area before their data is in PostGIS; it is also how the assignment (gis/centers.py) is
+Communities run it on any area before their data is in PostGIS; it is also how the assignment (gis/centers/assign.py) is
 checked end to end on real streets. Households are Point features with ``id``, ``grid_id``, ``is_center`` and an
 optional ``capacity`` (default 10), ``building`` (same building ≈ 0 m) and ``is_party_member`` (who may be
 suggested as a new center; without it every household may). File mode has only ids: no names, no phones.
@@ -37,8 +37,8 @@ def centers_command(
     ] = "EPSG:4326",
 ) -> None:
     """Assign every household to a center household (党员中心户) of its grid: capacities kept, total walk minimal."""
-    from gis.osm import OsmReadError, read_osm
-    from gis.validate import LayerError
+    from gis.errors import LayerError, OsmReadError
+    from gis.io import read_osm
 
     started = time.perf_counter()
     try:
@@ -118,23 +118,17 @@ def read_households(path: Path, *, crs: str | None = "EPSG:4326") -> Any:
     """The household file as a WGS84 GeoDataFrame: ``id``, ``grid_id`` (text), ``is_center`` (bool), ``capacity``
     (int, centers only; default 10), optional ``building`` and ``is_party_member``.
 
-    Raises `gis.validate.LayerError` whose message starts with the file name, then names the feature and the problem
-    (the CRS rule of gis/layers.py: a file that declares none is read in `crs`).
+    Raises `gis.io.validate.LayerError` whose message starts with the file name, then names the feature and the problem
+    (the CRS rule of gis/io/layers.py: a file that declares none is read in `crs`).
     """
     import geopandas as gpd
     import numpy as np
     import shapely
 
     from gis.centers import DEFAULT_CAPACITY
-    from gis.crs import CrsError, reconcile_crs, to_wgs84
-    from gis.validate import (
-        MAX_LISTED,
-        LayerError,
-        check_geometries_present,
-        check_geometry_types,
-        check_in_china,
-        feature_label,
-    )
+    from gis.crs import reconcile_crs, to_wgs84
+    from gis.errors import CrsError, LayerError
+    from gis.io import MAX_LISTED, check_geometries_present, check_geometry_types, check_in_china, feature_label
 
     def fail(bad: list[tuple[int, str]]) -> None:
         if bad:
@@ -220,7 +214,7 @@ def read_previous(path: Path) -> Any:
     """An earlier RESULT.csv as ``household_id``, ``center_id`` (text; NA where it was uncovered)."""
     import pandas as pd
 
-    from gis.validate import LayerError
+    from gis.errors import LayerError
 
     if not path.is_file():
         raise LayerError(f"{path.name}: file not found ({path})")
@@ -246,11 +240,9 @@ def read_previous(path: Path) -> Any:
 
 def assign(extract: Any, frame: Any, previous: Any | None) -> tuple[Any, Any, Any, Any]:
     """Walk graph, snapping, candidate pairs and the exact flow (`gis.centers.assign_on_network`)."""
-    from gis.center_pairs import Access
-    from gis.centers import assign_on_network
+    from gis.centers import Access, assign_on_network
     from gis.coverage import MAX_SNAP_M
-    from gis.network import build_walk_graph
-    from gis.snap import snap_distinct
+    from gis.network import build_walk_graph, snap_distinct
 
     graph = build_walk_graph(extract.nodes, extract.edges)
     snapped = snap_distinct(graph, frame.geometry, max_snap_m=MAX_SNAP_M)  # households at one point: once
@@ -278,10 +270,8 @@ def center_loads(result: Any, frame: Any) -> Any:
 
 
 def suggest(graph: Any, frame: Any, access: Any, result: Any) -> Any:
-    """New centers to cover the uncovered, fewest first (gis/center_suggest.py): party members if the file says."""
-    from gis.center_pairs import walk_pairs
-    from gis.center_suggest import suggest_centers
-    from gis.centers import prepare_households
+    """New centers to cover the uncovered, fewest first (gis/centers/_suggest.py): party members if the file says."""
+    from gis.centers import prepare_households, suggest_centers, walk_pairs
 
     table = prepare_households(frame.drop(columns=frame.geometry.name))
     party = table["is_party_member"].to_numpy() if "is_party_member" in table else True

@@ -2,7 +2,7 @@
 
 The previous run's pairs are the ``previous`` of the next one, so a household keeps its contact person unless its
 pair became impossible (center removed, grid changed, capacity cut) or a chain of moves is needed to make room;
-every run reports exactly who moved and why (gis.centers). Nothing here reads or returns names, phones or tags.
+every run reports exactly who moved and why (gis.centers.assign). Nothing here reads or returns names, phones or tags.
 """
 
 from __future__ import annotations
@@ -16,12 +16,16 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from api.coverage_store import EDGES_SQL, NODES_SQL, read_frames
-from gis.center_pairs import Access, walk_pairs
-from gis.center_report import Assignment
-from gis.center_suggest import Suggestions, suggest_centers
-from gis.centers import assign_on_network, prepare_households
-from gis.network import build_walk_graph
-from gis.snap import household_doors, snap_distinct
+from gis.centers import (
+    Access,
+    Assignment,
+    Suggestions,
+    assign_on_network,
+    prepare_households,
+    suggest_centers,
+    walk_pairs,
+)
+from gis.network import build_walk_graph, household_doors, snap_distinct
 
 HOUSEHOLDS_SQL = """
 SELECT h.id, h.grid_id::text AS grid_id, h.building_id::text AS building, h.is_party_member,
@@ -31,8 +35,8 @@ LEFT JOIN center_households c ON c.household_id = h.id
 ORDER BY h.id
 """
 # each household walks from its building's door (design.md "building access": a point inside the footprint, as
-# gis.snap.access_points computes it for coverage; the household's own point when it has no building): the
-# households of a building share one walk, which gis.center_pairs and gis.center_flow search and solve once.
+# gis.network.snap.access_points computes it for coverage; the household's own point when it has no building): the
+# households of a building share one walk, which the walking pairs and the flow of gis.centers search and solve once.
 # Read apart and joined in Python: joined in SQL, the planner recomputed the points per household (1.5 s more).
 DOORS_SQL = """
 SELECT id::text AS building_id, ST_X(door) AS geom_x, ST_Y(door) AS geom_y

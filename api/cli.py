@@ -81,7 +81,7 @@ def import_osm(
 ) -> None:
     """Import walkable ways, buildings, service points and named compounds from OpenStreetMap."""
     from api.importers import import_osm as run
-    from gis.osm import OsmReadError
+    from gis.errors import OsmReadError
 
     try:
         result = run(_engine(), path, source=source, progress=sys.stderr.isatty())
@@ -111,7 +111,7 @@ def import_layer(
 ) -> None:
     """Import grids, communities, buildings or service points from a file, checked, in one transaction."""
     from api.layer_import import import_layer as run
-    from gis.layers import KINDS
+    from gis.io import KINDS
 
     if kind not in KINDS:
         _fail(f"--kind must be one of {', '.join(KINDS)}; got {kind!r}")

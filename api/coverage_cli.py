@@ -24,9 +24,9 @@ def coverage_command(
 ) -> None:
     """Nearest service point and walking distance for every building and service type (十五分钟服务圈)."""
     from gis.coverage import PROFILES, coverage, profile_table
-    from gis.layers import read_layer
+    from gis.errors import OsmReadError
+    from gis.io import read_layer, read_osm
     from gis.network import build_walk_graph
-    from gis.osm import OsmReadError, read_osm
 
     if profile not in PROFILES:
         _fail(f"--profile must be one of {', '.join(PROFILES)}; got {profile!r}")
@@ -53,9 +53,7 @@ def coverage_command(
 
 
 def _write_map(map_path, extract, graph, result, table, points, profile, map_type, suggest) -> None:
-    from gis.coverage import PROFILES
-    from gis.isochrones import service_circles
-    from gis.siting import suggest_sites
+    from gis.coverage import PROFILES, service_circles, suggest_sites
     from maps import render_html
     from maps.coverage import coverage_map
 

@@ -1,4 +1,4 @@
-"""Walking coverage from the stored layers: load the inputs, compute with gis.coverage, store per building × type.
+"""Walking coverage from the stored layers: load the inputs, compute with gis.coverage.core, store per building × type.
 
 The stored table (``building_coverage``) keeps only walking metres and the nearest point; profiles and levels are
 thresholds applied at query time. A run records the input version (``layer_versions`` counters of the walk

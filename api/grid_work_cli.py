@@ -105,7 +105,7 @@ def partition_grids_command(
     """Draw grids of 300–500 households along a community's roads; print them, and store them with --store."""
     from api.grids_store import GridsError, partition_stored, store_partition
     from api.params import id_problem
-    from gis.validate import LayerError
+    from gis.errors import LayerError
 
     if problem := id_problem("COMMUNITY_ID", community_id):
         _fail(problem)

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 from api import store
 from api.importers import link_buildings, record_run
 from api.layer_import import LINK_SQL, check_stored_grids
-from gis.gridcodes import GridCodeError
+from gis.errors import GridCodeError
 from gis.grids import Partition, check_grids, partition_community
 
 PARTITION_SOURCE = "gridmap:partition"

@@ -2,8 +2,8 @@
 on the same candidate pairs, in the same run, on the generator's district (issue 4).
 
 Pipeline (as `POST /centers/assign` on the stored layers): generator → `gis.network.build_walk_graph` → households
-from the layers → each household's door (`gis.snap.household_doors`: its building's access point, design.md) →
-`gis.snap.snap_distinct` (each door once) → `Access.from_snap` → `walk_pairs` (each household's nearest centers of
+from the layers → each household's door (`gis.network.household_doors`: its building's access point, design.md) →
+`gis.network.snap_distinct` (each door once) → `Access.from_snap` → `walk_pairs` (each household's nearest centers of
 its grid) →
 `assign_centers` (exact, with `all_pairs` for grids where the nearest are not enough). The greedy baseline runs on
 the same pairs (and asks all pairs of a grid, timed, when its listed centers are full). Prints the time of every
@@ -28,12 +28,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gis.center_pairs import DEFAULT_K as DEFAULT_LISTED  # noqa: E402
-from gis.center_pairs import Access, walk_pairs  # noqa: E402
-from gis.centers import DEFAULT_K, assign_centers, households_from_layers  # noqa: E402
-from gis.network import build_walk_graph  # noqa: E402
+from gis.centers import DEFAULT_K, Access, assign_centers, households_from_layers, walk_pairs  # noqa: E402  # noqa: E402
+from gis.centers import DEFAULT_K as DEFAULT_LISTED  # noqa: E402
+from gis.network import (  # noqa: E402
+    build_walk_graph,  # noqa: E402
+    household_doors,
+    snap_distinct,
+    snap_points,
+)
 from gis.sample import DISTRICT_SCALE, generate_sample  # noqa: E402
-from gis.snap import household_doors, snap_distinct, snap_points  # noqa: E402
 
 
 def peak_mb() -> float:

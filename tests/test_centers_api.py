@@ -1,6 +1,6 @@
 """党员中心户 assignment stored in PostGIS and served by the API (issue 4), on the sample street in a real database.
 
-Rules checked in SQL on the stored rows (capacity, same grid); the total against gis.centers run directly on the
+Rules checked in SQL on the stored rows (capacity, same grid); the total against gis.centers.assign run directly on the
 generator's frames; stability by removing one center and re-running.
 """
 
@@ -13,10 +13,8 @@ from sqlalchemy import text
 from api.main import create_app
 from api.privacy import SMALL_COUNT, mask_name
 from api.settings import Settings
-from gis.center_pairs import Access
-from gis.centers import assign_on_network, households_from_layers
-from gis.network import build_walk_graph
-from gis.snap import household_doors, snap_points
+from gis.centers import Access, assign_on_network, households_from_layers
+from gis.network import build_walk_graph, household_doors, snap_points
 from gis.workload import grid_workload
 from tests.chromium import chromium_driver, js_errors, save_screenshot
 from tests.conftest import ServerThread, sample_loaded

@@ -11,7 +11,7 @@ from api.errors import GridmapError, InvalidParameter, NotFound
 from api.grids_store import GridsError, check_stored, partition_stored, store_partition
 from api.openapi import GeoJSONResponse
 from api.params import Households, Id
-from gis.validate import LayerError
+from gis.errors import LayerError
 
 router = APIRouter(prefix="/grids", tags=["grids 网格"])
 
