@@ -49,14 +49,13 @@ def centers_command(
         _fail(str(exc))
     if not len(extract.edges):
         _fail(f"{osm.name}: no walkable ways in the file, so there is no walk network to assign on")
-    result, graph, access, snapped = assign(extract, frame, before)
+    done = assign(extract, frame, before)
+    result, suggestions = done.assignment, done.suggestions
     table = result_table(result)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.3f")
-    _print_summary(frame, result, snapped)
-    suggestions = None
-    if len(result.uncovered):
-        suggestions = suggest(graph, frame, access, result)
+    _print_summary(frame, done)
+    if suggestions is not None:
         _print_suggestions(suggestions, len(result.uncovered))
     if before is not None:
         _print_moves(result, previous)
@@ -238,18 +237,13 @@ def read_previous(path: Path) -> Any:
 # --- the assignment ------------------------------------------------------------------------------------------------
 
 
-def assign(extract: Any, frame: Any, previous: Any | None) -> tuple[Any, Any, Any, Any]:
-    """Walk graph, snapping, candidate pairs and the exact flow (`gis.centers.assign_on_network`)."""
-    from gis.centers import Access, assign_on_network
-    from gis.coverage import MAX_SNAP_M
-    from gis.network import build_walk_graph, snap_distinct
+def assign(extract: Any, frame: Any, previous: Any | None) -> Any:
+    """The 中心户 pipeline (`gis.centers.run`) on the file's network, households walking from their own points,
+    snapping capped by the settings' ``max_snap_m`` (GRIDMAP_MAX_SNAP_M) as in the stored path."""
+    from api.settings import get_settings
+    from gis.centers import run
 
-    graph = build_walk_graph(extract.nodes, extract.edges)
-    snapped = snap_distinct(graph, frame.geometry, max_snap_m=MAX_SNAP_M)  # households at one point: once
-    access = Access.from_snap(graph, snapped)
-    table = frame.drop(columns=frame.geometry.name)
-    result = assign_on_network(table, graph=graph.csr, node_xy=graph.node_xy, access=access, previous=previous)
-    return result, graph, access, snapped
+    return run(frame, extract.nodes, extract.edges, previous=previous, max_snap_m=get_settings().max_snap_m)
 
 
 def result_table(result: Any) -> Any:
@@ -269,18 +263,6 @@ def center_loads(result: Any, frame: Any) -> Any:
     return pd.DataFrame(centers.assign(load=load))
 
 
-def suggest(graph: Any, frame: Any, access: Any, result: Any) -> Any:
-    """New centers to cover the uncovered, fewest first (gis/centers/_suggest.py): party members if the file says."""
-    from gis.centers import prepare_households, suggest_centers, walk_pairs
-
-    table = prepare_households(frame.drop(columns=frame.geometry.name))
-    party = table["is_party_member"].to_numpy() if "is_party_member" in table else True
-    candidates = party & ~table["is_center"].to_numpy()
-    todo = table["id"].isin(result.uncovered["household_id"]).to_numpy()
-    pairs = walk_pairs(graph.csr, table, access, node_xy=graph.node_xy, centers=candidates, clients=todo, k=None)
-    return suggest_centers(table, uncovered=result, pairs=pairs)
-
-
 # --- printing ------------------------------------------------------------------------------------------------------
 
 
@@ -289,7 +271,8 @@ def _more(n: int) -> None:
         typer.echo(f"    … and {n - MAX_LISTED_LINES} more")
 
 
-def _print_summary(frame: Any, result: Any, snapped: Any) -> None:
+def _print_summary(frame: Any, done: Any) -> None:
+    result = done.assignment
     table = result.households
     status = table["status"]
     n_centers = int((status == "center").sum())
@@ -309,9 +292,11 @@ def _print_summary(frame: Any, result: Any, snapped: Any) -> None:
     _more(len(reasons))
     typer.echo(f"total walk: {result.total_walk_m:.1f} m (mean {result.total_walk_m / max(assigned, 1):.1f} m)")
     typer.echo(f"centers at capacity: {full} of {len(loads)}")
-    off = int((snapped["edge"] < 0).sum())
-    if off:
-        typer.echo(f"  note: {off} household(s) lie more than 500 m from every road (not on the walk network)")
+    if done.off_network:
+        typer.echo(
+            f"  note: {done.off_network} household(s) lie more than {done.max_snap_m:g} m from every road "
+            "(not on the walk network)"
+        )
     for note in result.notes:
         typer.echo(f"  note: {note}")
 

@@ -31,7 +31,7 @@ def assign_centers_command(
 
     typer.echo("中心户: assigning households on the walk network …")
     try:
-        run_id, run = assign_and_store(_engine(), stable=stable)
+        run_id, run = assign_and_store(_engine(), stable=stable, settings=Settings())
     except CentersUnavailable as exc:
         _fail(str(exc))
     c = run.counts

@@ -119,6 +119,18 @@ def test_removing_a_center_moves_only_its_households_and_chains(client, engine):
     assert after.loc[after["household_id"] == center, "status"].iloc[0] in ("assigned", "new", "uncovered", "moved")
 
 
+def test_stored_run_caps_snapping_at_the_settings_max_snap_m(area, engine, database_url):
+    """The stored path runs gis.centers.run with GRIDMAP_MAX_SNAP_M: a tiny cap leaves most doors off the network."""
+    from api.centers_store import assign_stored
+
+    def uncovered(max_snap_m: float) -> int:
+        settings = Settings(database_url=database_url, max_snap_m=max_snap_m)
+        with engine.connect() as conn, conn.begin():
+            return assign_stored(conn, stable=False, suggest=False, settings=settings).counts["uncovered"]
+
+    assert uncovered(0.01) > uncovered(Settings().max_snap_m) + 100
+
+
 def test_capacity_short_is_listed_with_reasons_and_suggestions(client, engine):
     with engine.begin() as conn:
         grid = conn.scalar(text("SELECT min(grid_id) FROM households"))

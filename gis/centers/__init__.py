@@ -1,7 +1,8 @@
 """党员中心户 (center household) assignment: every household to a center household of its own grid, exact and
 stable, with the walks, the report and suggestions of new centers for the uncovered.
 
-Public: `assign` (the assignment) and `report` (its tables). The `_modules` are the assignment's internals: walking
+Public: `pipeline` (`run`: graph → doors → snapping → assignment → suggestions, the one pipeline every caller
+uses), `assign` (the assignment) and `report` (its tables). The `_modules` are the assignment's internals: walking
 pairs (`_pairs`, `_search`, `_graph`), the min-cost flow (`_flow`, `_merge`, `_stages`) and suggestions
 (`_suggest`); use them through the names below.
 """
@@ -17,7 +18,9 @@ from gis.centers.assign import (
     assign_on_network,
     households_from_layers,
     prepare_households,
+    untimed,
 )
+from gis.centers.pipeline import CentersRun, run
 from gis.centers.report import Assignment, build_report
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "DEFAULT_LISTED",
     "Access",
     "Assignment",
+    "CentersRun",
     "Suggestions",
     "assign_centers",
     "assign_on_network",
@@ -34,6 +38,8 @@ __all__ = [
     "have_ortools",
     "households_from_layers",
     "prepare_households",
+    "run",
     "suggest_centers",
+    "untimed",
     "walk_pairs",
 ]

@@ -36,6 +36,7 @@ uncovered are covered, fewest first. Distances: `gis.centers._pairs.walk_pairs`;
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,7 @@ __all__ = [
     "assign_on_network",
     "households_from_layers",
     "prepare_households",
+    "untimed",
 ]
 
 DEFAULT_CAPACITY = 10
@@ -62,6 +64,13 @@ PairSource = Callable[[list[Hashable]], pd.DataFrame]
 _MM = MM  # solver cost unit: millimetres
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0", ""}
+
+Step = Callable[..., Any]  # step(name, fn, *args, **kwargs) -> fn(*args, **kwargs), e.g. timed by a benchmark
+
+
+def untimed(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The default `step` hook: call `fn`. A benchmark passes its own hook to time each named step."""
+    return fn(*args, **kwargs)
 
 
 def _as_bool(values: pd.Series, name: str) -> np.ndarray:
@@ -282,16 +291,11 @@ def assign_on_network(
     keep_bonus_m: float | None = None,
     default_capacity: int = DEFAULT_CAPACITY,
     solver: Solver = "auto",
+    step: Step = untimed,
 ) -> Assignment:
     """`walk_pairs` (the `listed` nearest centers of each household) + `assign_centers` with `all_pairs` on the
-    same network: the whole file-mode pipeline after snapping (``gridmap centers --osm … --households …``)::
-
-        graph = build_walk_graph(osm.nodes, osm.edges)
-        doors = household_doors(households, households["building"], buildings)  # or the households' own points
-        access = Access.from_snap(graph, snap_distinct(graph, doors))
-        result = assign_on_network(households, graph=graph.csr, node_xy=graph.node_xy, access=access)
-        result.result().to_csv("RESULT.csv", index=False)
-    """
+    same network: the assignment after snapping. `gis.centers.run` is the whole pipeline (graph, doors, snapping,
+    this, suggestions); `step` wraps each named step (see `untimed`)."""
     hh = prepare_households(households, default_capacity=default_capacity)
     include = None
     if previous is not None:
@@ -302,11 +306,13 @@ def assign_on_network(
     def pairs(grids: list | None, many: int | None) -> pd.DataFrame:
         return walk_pairs(graph, hh, access, node_xy=node_xy, k=many, limit_m=limit_m, grids=grids, include=include)
 
-    return assign_centers(
+    return step(
+        "assign_centers (exact flow)",
+        assign_centers,
         hh,
-        pairs=pairs(None, listed),
+        pairs=step("walk_pairs (listed nearest)", pairs, None, listed),
         k=k,
-        all_pairs=lambda grids: pairs(grids, None),
+        all_pairs=lambda grids: step("walk_pairs (all pairs of grids)", pairs, grids, None),
         previous=previous,
         keep_bonus_m=keep_bonus_m,
         default_capacity=default_capacity,

@@ -3,7 +3,8 @@ service circles and where new service points would help most.
 
 - `core`: coverage of buildings by service points, profiles and levels;
 - `report`: gap reports per group; `scenario`: add, move or remove a service point;
-- `circles`: service-circle polygons; `siting`: maximal-coverage siting of new points.
+- `circles`: service-circle polygons; `siting`: maximal-coverage siting of new points;
+- `pipeline`: `run`, walk graph → coverage, the one pipeline every caller uses.
 """
 
 from gis.coverage.circles import BUFFER_M, SIMPLIFY_M, drawn_edges, reached_lines, service_circle, service_circles
@@ -21,6 +22,7 @@ from gis.coverage.core import (
     no_points,
     profile_table,
 )
+from gis.coverage.pipeline import run
 from gis.coverage.report import completeness, gap_report, population, uncovered_buildings
 from gis.coverage.scenario import add_service, move_service, remove_service, updated_report
 from gis.coverage.siting import exact_sites, greedy_sites, reach_matrix, suggest_sites
@@ -51,6 +53,7 @@ __all__ = [
     "reach_matrix",
     "reached_lines",
     "remove_service",
+    "run",
     "service_circle",
     "service_circles",
     "suggest_sites",

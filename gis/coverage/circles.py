@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 from shapely.ops import substring
 
-from gis.coverage.core import LEVELS, MAX_SNAP_M
+from gis.defaults import LEVELS, MAX_SNAP_M
 from gis.network import WalkGraph, endpoint_distances, snap_points
 
 __all__ = ["BUFFER_M", "SIMPLIFY_M", "drawn_edges", "reached_lines", "service_circle", "service_circles"]

@@ -28,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gis.defaults import LEVELS, MAX_SNAP_M, PROFILES
 from gis.network import WalkGraph, access_points, point_distances, snap_points
 
 __all__ = [
@@ -45,10 +46,7 @@ __all__ = [
     "profile_table",
 ]
 
-PROFILES: dict[str, float] = {"standard": 1.2, "elderly": 0.8}  # walking speed, m/s
-LEVELS: tuple[float, ...] = (5, 10, 15)  # minutes (GB 50180-2018 life circles)
 REQUIRED_TYPES: tuple[str, ...] = ("kindergarten", "elderly_care", "clinic", "party_center")  # 完整社区 items
-MAX_SNAP_M = 500.0  # a point farther than this from every road is not on the network (wrong coordinates, GCJ-02)
 COMPLETE_SHARE = 0.85  # share of a group's residents that must be covered for a type to count as present
 COVERED_COLUMN = re.compile(r"^covered_(?P<profile>.+)_(?P<level>\d+(?:\.\d+)?)$")
 
