@@ -2,7 +2,7 @@
 
 The previous run's pairs are the ``previous`` of the next one, so a household keeps its contact person unless its
 pair became impossible (center removed, grid changed, capacity cut) or a chain of moves is needed to make room;
-every run reports exactly who moved and why (gis.centers). Nothing here reads or returns names, phones or tags.
+every run reports exactly who moved and why (gis.centers.assign). Nothing here reads or returns names, phones or tags.
 """
 
 from __future__ import annotations
@@ -17,12 +17,8 @@ from sqlalchemy import Connection, Engine, text
 
 from api.coverage_store import EDGES_SQL, NODES_SQL, read_frames
 from api.errors import CentersUnavailable
-from gis.center_pairs import Access, walk_pairs
-from gis.center_report import Assignment
-from gis.center_suggest import Suggestions, suggest_centers
-from gis.centers import assign_on_network, prepare_households
-from gis.network import build_walk_graph
-from gis.snap import household_doors, snap_distinct
+from api.settings import Settings, get_settings
+from gis.centers import Assignment, Suggestions, run
 
 HOUSEHOLDS_SQL = """
 SELECT h.id, h.grid_id::text AS grid_id, h.building_id::text AS building, h.is_party_member,
@@ -32,8 +28,8 @@ LEFT JOIN center_households c ON c.household_id = h.id
 ORDER BY h.id
 """
 # each household walks from its building's door (design.md "building access": a point inside the footprint, as
-# gis.snap.access_points computes it for coverage; the household's own point when it has no building): the
-# households of a building share one walk, which gis.center_pairs and gis.center_flow search and solve once.
+# gis.network.snap.access_points computes it for coverage; the household's own point when it has no building): the
+# households of a building share one walk, which the walking pairs and the flow of gis.centers search and solve once.
 # Read apart and joined in Python: joined in SQL, the planner recomputed the points per household (1.5 s more).
 DOORS_SQL = """
 SELECT id::text AS building_id, ST_X(door) AS geom_x, ST_Y(door) AS geom_y
@@ -76,37 +72,25 @@ class CenterRun:
     seconds: float
 
 
-def assign_stored(conn: Connection, *, stable: bool = True, suggest: bool = True) -> CenterRun:
-    """Assign every stored household (in the caller's transaction, one snapshot) and suggest new centers."""
+def assign_stored(
+    conn: Connection, *, stable: bool = True, suggest: bool = True, settings: Settings | None = None
+) -> CenterRun:
+    """Assign every stored household (in the caller's transaction, one snapshot) and suggest new centers: the
+    pipeline of `gis.centers.run`, snapping capped by the settings' ``max_snap_m``."""
     start = time.perf_counter()
+    settings = settings or get_settings()
     households, doors, edges, nodes = read_frames(conn, [HOUSEHOLDS_SQL, DOORS_SQL, EDGES_SQL, NODES_SQL])
     if not len(households):
         raise CentersUnavailable("no households are stored")
     if not len(edges):
         raise CentersUnavailable("no walk network is stored: import an OSM file or load the sample first")
-    graph = build_walk_graph(nodes, edges)
-    households = prepare_households(households)
-    walk_from = household_doors(households, households["building"], doors=doors)
-    access = Access.from_snap(graph, snap_distinct(graph, walk_from))
     previous = pd.read_sql(text(PREVIOUS_SQL), conn) if stable else None
     if previous is not None and not len(previous):
         previous = None
-    result = assign_on_network(households, graph=graph.csr, node_xy=graph.node_xy, access=access, previous=previous)
-    suggestions = None
-    todo = result.uncovered["household_id"]
-    if suggest and len(todo):
-        candidates = households["is_party_member"].to_numpy() & ~households["is_center"].to_numpy()
-        pairs = walk_pairs(
-            graph.csr,
-            households,
-            access,
-            node_xy=graph.node_xy,
-            centers=candidates,
-            clients=households["id"].isin(todo).to_numpy(),
-            k=None,
-            grids=sorted(set(result.uncovered["grid_id"].dropna())),
-        )
-        suggestions = suggest_centers(households, uncovered=result, pairs=pairs)
+    done = run(
+        households, nodes, edges, doors=doors, previous=previous, max_snap_m=settings.max_snap_m, suggest=suggest
+    )
+    result, suggestions = done.assignment, done.suggestions
     rows = result.households
     counts = {
         "households": len(rows),
@@ -144,7 +128,7 @@ def store_run(conn: Connection, run: CenterRun) -> int:
     return int(run_id)
 
 
-def assign_and_store(engine: Engine, *, stable: bool = True) -> tuple[int, CenterRun]:
+def assign_and_store(engine: Engine, *, stable: bool = True, settings: Settings | None = None) -> tuple[int, CenterRun]:
     """Run and store in one REPEATABLE READ transaction: the pairs stored match the layers read."""
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -152,8 +136,8 @@ def assign_and_store(engine: Engine, *, stable: bool = True) -> tuple[int, Cente
             # first, before the snapshot: a second run waits for this one's commit and then reads its pairs as its
             # previous (store_run's TRUNCATE is not MVCC-safe: an older snapshot would read an empty table)
             conn.execute(text("LOCK TABLE center_assignments IN EXCLUSIVE MODE"))
-            run = assign_stored(conn, stable=stable)
-            return store_run(conn, run), run
+            done = assign_stored(conn, stable=stable, settings=settings)
+            return store_run(conn, done), done
 
 
 def grid_load(conn: Connection, grid_id: int | None = None) -> list[dict]:

@@ -19,10 +19,7 @@ from sqlalchemy import Connection, Engine
 from api.coverage_store import CoverageState, compute_state, layer_versions, refresh
 from api.errors import ScenarioError, excerpt
 from api.settings import Settings
-from gis.coverage import Coverage
-from gis.coverage_scenario import add_service, move_service, remove_service
-from gis.isochrones import service_circles
-from gis.siting import suggest_sites
+from gis.coverage import Coverage, add_service, move_service, remove_service, service_circles, suggest_sites
 
 # Group key → (id column, label column) of CoverageState.buildings
 GROUP_COLUMNS = {"grid": ("grid_id", "grid_code"), "community": ("community_id", "community_name")}
@@ -177,7 +174,7 @@ def candidates(state: CoverageState, kind: str) -> gpd.GeoDataFrame:
 def siting(
     state: CoverageState, *, service_type: str, profile: str, level: float, k: int, kind: str, method: str
 ) -> gpd.GeoDataFrame:
-    """`gis.siting.suggest_sites` on the current coverage, weighed by residents."""
+    """`gis.coverage.siting.suggest_sites` on the current coverage, weighed by residents."""
     sites = suggest_sites(
         state.coverage,
         candidates(state, kind).set_crs("EPSG:4326"),

@@ -1,4 +1,4 @@
-"""Walking coverage from the stored layers: load the inputs, compute with gis.coverage, store per building × type.
+"""Walking coverage from the stored layers: load the inputs, compute (gis.coverage.run), store per building × type.
 
 The stored table (``building_coverage``) keeps only walking metres and the nearest point; profiles and levels are
 thresholds applied at query time. A run records the input version (``layer_versions`` counters of the walk
@@ -25,8 +25,8 @@ from sqlalchemy import Connection, Engine, text
 
 from api.errors import CoverageUnavailable
 from api.settings import Settings
-from gis.coverage import REQUIRED_TYPES, Coverage, coverage
-from gis.network import WalkGraph, build_walk_graph
+from gis.coverage import REQUIRED_TYPES, Coverage, run
+from gis.network import WalkGraph
 
 # Layers whose change changes walking distances; the others in layer_versions only change weights and groups.
 INPUT_LAYERS = ("walk_nodes", "walk_edges", "buildings", "service_points")
@@ -196,10 +196,10 @@ def compute_state(conn: Connection, settings: Settings) -> CoverageState:
     buildings = buildings.sort_values("building_id", ignore_index=True)
     if not len(buildings):
         raise CoverageUnavailable("no buildings are stored")
-    graph = build_walk_graph(nodes, edges)
     types = list(dict.fromkeys([*sorted(services["type"].unique()), *REQUIRED_TYPES]))
-    result = coverage(
-        graph,
+    result = run(
+        nodes,
+        edges,
         buildings,
         services,
         service_types=types,
@@ -207,7 +207,7 @@ def compute_state(conn: Connection, settings: Settings) -> CoverageState:
         levels=settings.coverage_levels,
         max_snap_m=settings.max_snap_m,
     )
-    return CoverageState(versions, graph, result, buildings, services, time.perf_counter() - start)
+    return CoverageState(versions, result.graph, result, buildings, services, time.perf_counter() - start)
 
 
 def stored_run(conn: Connection) -> dict | None:

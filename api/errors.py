@@ -5,7 +5,7 @@ router. No web framework here, so storage code can raise these without importing
 from collections.abc import Sequence
 from typing import Any
 
-from gis.validate import LayerError
+from gis.errors import LayerError
 
 
 class GridmapError(Exception):

@@ -15,7 +15,7 @@ from api import store
 from api.errors import GridsConflict, GridsError, UnknownCommunity
 from api.importers import link_buildings, record_run
 from api.layer_import import LINK_SQL, check_stored_grids
-from gis.gridcodes import GridCodeError
+from gis.errors import GridCodeError
 from gis.grids import Partition, check_grids, partition_community
 
 PARTITION_SOURCE = "gridmap:partition"

@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from api import store
-from gis.osm import read_osm
+from gis.io import read_osm
 
 OSM_SUFFIXES = (".osm.pbf", ".osm", ".pbf", ".osm.xml")
 

@@ -1,6 +1,6 @@
 """`gridmap import-layer`: a user's grids, communities, buildings or service points into PostGIS.
 
-gis.layers reads and checks the file (CRS, repair, codes, ids); here the rows are stored and linked to the
+gis.io.layers reads and checks the file (CRS, repair, codes, ids); here the rows are stored and linked to the
 layers already in the database, and grids are checked to tile their communities. One transaction: when a
 check fails, nothing of the file is stored.
 """
@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from api import store
 from api.importers import link_buildings, record_run
-from gis.layers import read_layer
-from gis.validate import LayerError, TilingReport, check_grid_tiling
+from gis.errors import LayerError
+from gis.io import TilingReport, check_grid_tiling, read_layer
 
 # Links from a file's references to rows of any source: by source id or by code.
 LINK_SQL = {

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from api import store
 from api.db import DB_INT_MAX
 from api.errors import InvalidParameter, NotFound, excerpt
-from gis.layers import SERVICE_TYPES
+from gis.io import SERVICE_TYPES
 
 MAX_LEVEL_MIN = 120.0  # a walking level beyond two hours is no service circle
 MAX_TARGET_HOUSEHOLDS = 100_000  # a grid target beyond this is no grid (guidelines: 300–500)
@@ -25,7 +25,7 @@ Minutes = Annotated[
     Field(gt=0, le=MAX_LEVEL_MIN, allow_inf_nan=False, description="Walking minutes (0 < level ≤ 120)"),
 ]
 Households = Annotated[int, Field(ge=1, le=MAX_TARGET_HOUSEHOLDS, description="Households per grid (1 … 100000)")]
-# The service point types of gis.layers (the database refuses others), declared as an enum in the schema.
+# The service point types of gis.io.layers (the database refuses others), declared as an enum in the schema.
 ServiceType = Literal[tuple(SERVICE_TYPES)]  # type: ignore[valid-type]
 Profile = Annotated[
     str,

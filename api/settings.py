@@ -6,6 +6,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gis.defaults import LEVELS, MAX_SNAP_M, PROFILES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,14 +35,16 @@ class Settings(BaseSettings):
     output_dir: Path = Field(default=PROJECT_ROOT / "output", description="Where the CLI writes maps.")
     page_size_max: int = Field(default=5000, ge=1, description="Largest page a GeoJSON endpoint serves.")
     walk_profiles: dict[str, float] = Field(
-        default={"standard": 1.2, "elderly": 0.8},
+        default_factory=lambda: dict(PROFILES),
         description="Walking speed in m/s per profile (JSON); coverage levels are thresholds on walking metres.",
     )
     coverage_levels: tuple[float, ...] = Field(
-        default=(5, 10, 15), description="Life-circle levels in minutes (GB 50180-2018: 5/10/15), as a JSON list."
+        default=LEVELS, description="Life-circle levels in minutes (GB 50180-2018: 5/10/15), as a JSON list."
     )
     max_snap_m: float = Field(
-        default=500.0, gt=0, description="A building or service point farther than this from every road is off-network."
+        default=MAX_SNAP_M,
+        gt=0,
+        description="A building, service point or household farther than this from every road is off-network.",
     )
     map_cache_mb: float = Field(
         default=64,

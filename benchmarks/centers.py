@@ -1,13 +1,12 @@
 """中心户 assignment speed and quality: the exact min-cost flow against a greedy nearest-center-with-capacity baseline
-on the same candidate pairs, in the same run, on the generator's district (issue 4).
+on the same candidate pairs, in the same run, on the generator's district.
 
-Pipeline (as `POST /centers/assign` on the stored layers): generator → `gis.network.build_walk_graph` → households
-from the layers → each household's door (`gis.snap.household_doors`: its building's access point, design.md) →
-`gis.snap.snap_distinct` (each door once) → `Access.from_snap` → `walk_pairs` (each household's nearest centers of
-its grid) →
-`assign_centers` (exact, with `all_pairs` for grids where the nearest are not enough). The greedy baseline runs on
-the same pairs (and asks all pairs of a grid, timed, when its listed centers are full). Prints the time of every
-step, the assignment total (target < 10 s) and peak RSS (target < 2 GB), totals, counts, and greedy/optimal ratios.
+Pipeline: `gis.centers.run`, the one `POST /centers/assign` and `gridmap centers` use, each step timed: walk graph →
+each household's door (its building's access point) → snapping (each door once) → `Access.from_snap` → `walk_pairs`
+(each household's nearest centers of its grid) → `assign_centers` (exact, with all pairs for grids where the nearest
+are not enough). The greedy baseline runs on the same pairs (and asks all pairs of a grid, timed, when its listed
+centers are full). Prints the time of every step, the assignment total (target < 10 s) and peak RSS (target
+< 2 GB, now including the walk graph, built inside the pipeline), totals, counts, and greedy/optimal ratios.
 Checks (printed, not asserted): no center over capacity, no pair across grids.
 
     python benchmarks/centers.py [--scale 34] [--k 15] [--listed 25] [--solver auto] [--household-points]
@@ -28,12 +27,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gis.center_pairs import DEFAULT_K as DEFAULT_LISTED  # noqa: E402
-from gis.center_pairs import Access, walk_pairs  # noqa: E402
-from gis.centers import DEFAULT_K, assign_centers, households_from_layers  # noqa: E402
-from gis.network import build_walk_graph  # noqa: E402
+from gis.centers import DEFAULT_K, DEFAULT_LISTED, households_from_layers, run, walk_pairs  # noqa: E402
 from gis.sample import DISTRICT_SCALE, generate_sample  # noqa: E402
-from gis.snap import household_doors, snap_distinct, snap_points  # noqa: E402
 
 
 def peak_mb() -> float:
@@ -158,48 +153,47 @@ def main() -> None:
         f"households walk from {'their own points' if args.household_points else 'their building doors'}"
     )
     area = steps.run("generate_sample (not timed below)", generate_sample, scale=args.scale)
-    graph = steps.run("build_walk_graph", build_walk_graph, area.walk_nodes, area.walk_edges)
     hh = steps.run("households_from_layers", households_from_layers, area.households, area.center_households)
-    buildings = area.buildings[["source_id", "geometry"]]
+    buildings = None if args.household_points else area.buildings[["source_id", "geometry"]]
+    nodes, edges = area.walk_nodes, area.walk_edges
     del area
     before_mb = rss_mb()
     peak_reset = reset_peak()
 
-    # ---- the assignment: snap, candidate pairs, exact flow
-    if args.household_points:
-        snapped = steps.run("snap_points", snap_points, graph, hh.geometry)
-    else:
-        doors = steps.run("household_doors", household_doors, hh, hh["building"], buildings)
-        snapped = steps.run("snap_points", snap_distinct, graph, doors)
-    access = steps.run("Access.from_snap", Access.from_snap, graph, snapped)
-    table = hh.drop(columns="geometry")
-    pairs = steps.run(
-        "walk_pairs (listed nearest)", walk_pairs, graph.csr, table, access, node_xy=graph.node_xy, k=args.listed
-    )
+    # ---- the assignment: the one pipeline (gis.centers.run), each step timed; the greedy baseline reuses its pairs
+    kept: dict[str, object] = {}
     all_calls: list[tuple[int, float, int]] = []
 
-    def all_pairs(grids):
-        start = time.perf_counter()
-        out = walk_pairs(graph.csr, table, access, node_xy=graph.node_xy, k=None, grids=grids)
-        all_calls.append((len(grids), time.perf_counter() - start, len(out)))
+    def step(name, fn, *args, **kwargs):
+        if name.startswith("walk_pairs (all pairs"):  # inside the flow's time: counted, not printed
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            all_calls.append((len(args[0]), time.perf_counter() - start, len(out)))
+            return out
+        kept[name] = out = steps.run(name, fn, *args, **kwargs)
         return out
 
-    res = steps.run(
-        "assign_centers (exact flow)",
-        assign_centers,
-        table,
-        pairs=pairs,
+    done = run(
+        hh,
+        nodes,
+        edges,
+        buildings=buildings,
+        suggest=False,
+        listed=args.listed,
         k=args.k,
-        all_pairs=all_pairs,
         solver=args.solver,
+        step=step,
     )
+    res, graph, access, snapped = done.assignment, done.graph, done.access, done.snapped
+    table = done.households
+    pairs = kept["walk_pairs (listed nearest)"]
     assign_peak = peak_mb()
     t = steps.seconds
     t_flow = t["assign_centers (exact flow)"]
     t_total = sum(
         t[name]
         for name in t
-        if name.split()[0] not in ("generate_sample", "build_walk_graph", "households_from_layers")
+        if name.split()[0] not in ("generate_sample", "build_walk_graph", "households_from_layers", "greedy")
     )
 
     # ---- greedy baseline on the same pairs

@@ -2,7 +2,7 @@
 
 On the generator's district scale: walk-graph build; full coverage of every building × service type × 2 walking
 profiles × 3 levels; a scenario (add / move / remove one point) with updated grid statistics (patched from the
-kept report by `gis.coverage_scenario.updated_report`; the from-scratch table + gap_report is printed beside it);
+kept report by `gis.coverage.scenario.updated_report`; the from-scratch table + gap_report is printed beside it);
 one service-circle polygon; greedy top-10 siting; an exact MILP on a modest candidate set; peak RSS. Peers:
 
 (a) the per-origin method most 15-minute-city scripts use: networkx ``single_source_dijkstra_path_length`` with a
@@ -83,14 +83,25 @@ def main() -> None:
     import shapely
     from scipy.spatial import cKDTree
 
-    from gis.coverage import LEVELS, PROFILES, coverage
-    from gis.coverage_report import gap_report, population
-    from gis.coverage_scenario import add_service, move_service, remove_service, updated_report
-    from gis.isochrones import drawn_edges, service_circle
-    from gis.network import build_walk_graph
+    from gis.coverage import (
+        LEVELS,
+        PROFILES,
+        add_service,
+        coverage,
+        drawn_edges,
+        exact_sites,
+        gap_report,
+        greedy_sites,
+        move_service,
+        population,
+        reach_matrix,
+        remove_service,
+        service_circle,
+        suggest_sites,
+        updated_report,
+    )
+    from gis.network import access_points, build_walk_graph, snap_points
     from gis.sample import DISTRICT_SCALE, generate_sample
-    from gis.siting import exact_sites, greedy_sites, reach_matrix, suggest_sites
-    from gis.snap import access_points, snap_points
 
     scale = args.scale or DISTRICT_SCALE
     start = time.perf_counter()

@@ -25,9 +25,10 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from gis.errors import CrsError
+
 __all__ = [
     "SUPPORTED_CRS",
-    "CrsError",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
     "crs_name",
@@ -75,10 +76,6 @@ CHINA_LAT = (3.0, 54.0)
 # in tests/test_crs.py::test_gk_epsg_codes_are_cm_variants.
 GK_FIRST_EPSG = 4534
 GK_CM_RANGE = (75, 135)
-
-
-class CrsError(ValueError):
-    """A CRS that cannot be used: unknown name, not a horizontal CRS, or data without a usable position."""
 
 
 # --- metric CRS ---------------------------------------------------------------------------------------------

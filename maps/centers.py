@@ -1,6 +1,6 @@
 """中心户 map (党员中心户联系图): which center household looks after which household, and what each grid lacks.
 
-A community secretary checks the assignment of gis/centers.py on it: each center household, a line from every
+A community secretary checks the assignment of gis/centers/assign.py on it: each center household, a line from every
 household it looks after (one colour per center, cycled within the grid), the households left uncovered (marked
 red with the reason in the tooltip), suggested new centers, and the grids with their load (households, centers,
 capacity, uncovered) in the tooltip. In file mode there are no grid polygons: each grid is then drawn as the
@@ -257,7 +257,7 @@ def centers_map(
         (NA: uncovered), ``walk_m``; optional ``status`` and ``reason`` (shown in the tooltips).
     grids : grid polygons with ``code`` and a key naming the households' grid_id (``grid_id``, ``source_id`` or
         ``code``); None draws each grid as the hull of its households and says so in the legend.
-    suggestions : `gis.center_suggest.Suggestions` (or its ``centers`` frame): ``household_id``, ``grid_id``,
+    suggestions : `gis.centers.Suggestions` (or its ``centers`` frame): ``household_id``, ``grid_id``,
         ``rank``, ``covers``; drawn at the suggested households with their rank.
     tiles, attribution, asset_base_url, osm_data : as in `maps.base.base_map`.
 

@@ -1,10 +1,10 @@
 """Planner map (服务圈规划图) of one service type: how far every building really walks, the network service circles,
 the buildings left outside them and where new points would help most.
 
-The map only draws frames it is given (the results of gis.coverage, gis.isochrones and gis.siting, or the same
-columns read from the database or a CSV), so it does not depend on how they were computed. Buildings are coloured
-in steps by walking time to the nearest point of the type under a walking profile: one colour per level (≤5, ≤10,
-≤15 minutes by default), one beyond the largest level and a dark one for buildings that reach no point at all.
+The map only draws frames it is given (the results of gis.coverage: coverage, service circles and siting, or the
+same columns read from the database or a CSV), so it does not depend on how they were computed. Buildings are
+coloured in steps by walking time to the nearest point of the type under a walking profile: one colour per level
+(≤5, ≤10, ≤15 minutes by default), one beyond the largest level and a dark one for buildings that reach no point at all.
 The network circles are drawn one overlay per level, the Euclidean circles only as a dashed reference that starts
 hidden (on real street networks a compass circle overstates the walkable area about 1.6–1.9×).
 
@@ -298,10 +298,10 @@ def coverage_map(
         from walk_m / minutes (or the circles' budgets) to show each level in metres.
     levels : minutes of the levels, default (5, 10, 15); beyond the largest is "uncovered". With the table's
         ``covered_*`` flags for every level, the flags decide the classes; else minutes ≤ level.
-    circles : `gis.isochrones.service_circles` output: ``level``, ``kind`` (``network`` polygon or ``euclidean``
+    circles : `gis.coverage.circles.service_circles` output: ``level``, ``kind`` (``network`` polygon or ``euclidean``
         ring), optionally ``service_type``, ``profile`` and ``budget_m``; rows of other types, profiles or levels
         are ignored. The network polygons are unioned per level, one overlay each.
-    suggestions : `gis.siting.suggest_sites` output: Points with ``rank``, ``gain``, ``buildings`` (buildings newly
+    suggestions : `gis.coverage.suggest_sites` output: Points with ``rank``, ``gain``, ``buildings`` (buildings newly
         covered) and optionally ``candidate_id``. ``gain`` is taken to count residents (suggest_sites' default
         weight) unless ``attrs['weight']`` names another column; a gain equal to ``buildings`` on every row (no
         weights given) is not shown as residents.

@@ -125,7 +125,7 @@ def walk_classes(minutes: np.ndarray, levels: Sequence[float], covered: np.ndarr
 
 def gain_unit(suggestions: pd.DataFrame) -> str | None:
     """What the suggestions' ``gain`` counts: the weight named in ``attrs['weight']``, else residents (the default
-    weight of gis.siting.suggest_sites); None when it only counts buildings (suggest_sites without weights: ``gain``
+    weight of gis.coverage.suggest_sites); None when it only counts buildings (suggest_sites without weights: ``gain``
     equals ``buildings`` on every row), so the map does not call buildings residents."""
     if suggestions.attrs.get("weight"):
         return str(suggestions.attrs["weight"])

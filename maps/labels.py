@@ -47,7 +47,7 @@ FIELD_LABELS: dict[str, str] = {
     "candidate_id": "候选点 Candidate",
 }
 
-# What a suggested site's gain counts (the gis.siting weight column) → (tooltip label, legend unit).
+# What a suggested site's gain counts (the gis.coverage.siting weight column) → (tooltip label, legend unit).
 GAIN_UNITS: dict[str, tuple[str, str]] = {
     "residents": ("新覆盖居民 Residents newly covered", "居民 residents"),
     "households": ("新覆盖户数 Households newly covered", "户 households"),

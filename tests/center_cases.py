@@ -9,9 +9,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_array
 
-from gis.center_flow import have_ortools
-from gis.center_pairs import Access
-from gis.centers import prepare_households
+from gis.centers import Access, have_ortools, prepare_households
 
 SOLVERS = ["scipy", pytest.param("ortools", marks=pytest.mark.skipif(not have_ortools(), reason="no ortools"))]
 SHARED_OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
@@ -101,7 +99,7 @@ def check_invariants(households: pd.DataFrame, result) -> None:
 
 def streets(seed: int, n: int = 40) -> tuple[csr_array, np.ndarray, np.ndarray, np.ndarray]:
     """A random tree of streets with a few cross links, a detached ring with a stub, chains of 2 m to 40 m edges and
-    building stubs (leaves): what `gis.center_graph` reduces. Returns graph, xy, edge u, edge v."""
+    building stubs (leaves): what `gis.centers._graph` reduces. Returns graph, xy, edge u, edge v."""
     rng = np.random.default_rng(seed)
     xy = [np.zeros(2)]
     u, v = [], []

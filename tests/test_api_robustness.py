@@ -16,7 +16,7 @@ from api.cli import app as cli
 from api.main import create_app
 from api.params import ServiceType
 from api.settings import Settings
-from gis.layers import SERVICE_TYPES
+from gis.io import SERVICE_TYPES
 from tests.conftest import sample_loaded
 
 BIG = 2**63  # one past PostgreSQL's bigint

@@ -1,5 +1,5 @@
-"""Households that share a door: merged flow nodes (gis.center_merge), shared searches (walk_pairs twins), doors and
-distinct snapping (gis.snap). Each is checked against the same computation without the sharing."""
+"""Households that share a door: merged flow nodes (gis.centers._merge), shared searches (walk_pairs twins), doors and
+distinct snapping (gis.network.snap). Each is checked against the same computation without the sharing."""
 
 import geopandas as gpd
 import numpy as np
@@ -7,13 +7,11 @@ import pandas as pd
 import pytest
 import shapely
 
-import gis.center_merge as center_merge
-from gis.center_flow import have_ortools, solve_flow
-from gis.center_merge import merge_identical
-from gis.center_pairs import Access, walk_pairs
-from gis.centers import assign_centers, prepare_households
-from gis.network import build_walk_graph
-from gis.snap import household_doors, snap_distinct, snap_points
+import gis.centers._merge as center_merge
+from gis.centers import Access, assign_centers, prepare_households, walk_pairs
+from gis.centers._flow import have_ortools, solve_flow
+from gis.centers._merge import merge_identical
+from gis.network import build_walk_graph, household_doors, snap_distinct, snap_points
 from tests.center_cases import check_invariants, lattice, reference_total
 
 needs_ortools = pytest.mark.skipif(not have_ortools(), reason="no ortools (the merged flow is its back end)")

@@ -1,5 +1,5 @@
-"""gis.center_pairs / gis.center_graph / gis.snap: walking distances from households to the center households of
-their grid, on small hand-made networks (no database)."""
+"""gis.centers._pairs / _graph and gis.network.snap: walking distances from households to the center households
+of their grid, on small hand-made networks (no database)."""
 
 import geopandas as gpd
 import numpy as np
@@ -9,8 +9,8 @@ import shapely
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import dijkstra
 
-from gis.center_graph import reduce_graph
-from gis.center_pairs import Access, walk_pairs
+from gis.centers import Access, walk_pairs
+from gis.centers._graph import reduce_graph
 from tests.center_cases import lattice, streets, town
 
 # --- walk_pairs -------------------------------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def test_snap_ties_and_points_as_before():
     coordinates are GEOS's own to the last bit."""
 
     from gis.network import build_walk_graph
-    from gis.snap import _interpolate, snap_points
+    from gis.network.snap import _interpolate, snap_points
 
     nodes = gpd.GeoDataFrame(
         {"source_id": ["a", "b", "c", "d"]},

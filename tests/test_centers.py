@@ -1,4 +1,4 @@
-"""gis.centers / gis.center_flow: 党员中心户 assignment on small hand-made networks (no database)."""
+"""gis.centers.assign / gis.centers._flow: 党员中心户 assignment on small hand-made networks (no database)."""
 
 import os
 
@@ -7,10 +7,16 @@ import pandas as pd
 import pytest
 from scipy.sparse import csr_array
 
-from gis.center_flow import certify, have_ortools, solve_flow
-from gis.center_pairs import Access, walk_pairs
-from gis.center_suggest import suggest_centers
-from gis.centers import assign_centers, assign_on_network, households_from_layers, prepare_households
+from gis.centers import (
+    Access,
+    assign_centers,
+    assign_on_network,
+    households_from_layers,
+    prepare_households,
+    suggest_centers,
+    walk_pairs,
+)
+from gis.centers._flow import certify, have_ortools, solve_flow
 from tests.center_cases import SHARED_OSM, SOLVERS, check_invariants, reference_total, town
 
 
@@ -350,7 +356,7 @@ def test_zhuhai_households_on_the_osm_network():
             pytest.fail(f"{SHARED_OSM} is absent")
         pytest.skip(f"{SHARED_OSM} is absent: the real-data tests need the shared OSM extracts")
     from gis.crs import metric_crs
-    from gis.osm import read_osm
+    from gis.io import read_osm
 
     osm = read_osm(SHARED_OSM / "zhuhai-xiangzhou.osm")
     crs = metric_crs(osm.edges)
@@ -370,7 +376,7 @@ def test_zhuhai_households_on_the_osm_network():
     per_building = rng.integers(5, 40, len(buildings))
     bxy = np.repeat(np.c_[points.x, points.y], per_building, axis=0)
     building = np.repeat(buildings["source_id"].to_numpy(), per_building)
-    # each household reaches the nearest node in a straight line (gis.snap will snap onto segments)
+    # each household reaches the nearest node in a straight line (gis.network.snap will snap onto segments)
     from scipy.spatial import cKDTree
 
     dist, node = cKDTree(node_xy).query(bxy)

@@ -1,6 +1,6 @@
 """党员中心户 assignment stored in PostGIS and served by the API (issue 4), on the sample street in a real database.
 
-Rules checked in SQL on the stored rows (capacity, same grid); the total against gis.centers run directly on the
+Rules checked in SQL on the stored rows (capacity, same grid); the total against gis.centers.assign run directly on the
 generator's frames; stability by removing one center and re-running.
 """
 
@@ -13,10 +13,8 @@ from sqlalchemy import text
 from api.main import create_app
 from api.privacy import SMALL_COUNT, mask_name
 from api.settings import Settings
-from gis.center_pairs import Access
-from gis.centers import assign_on_network, households_from_layers
-from gis.network import build_walk_graph
-from gis.snap import household_doors, snap_points
+from gis.centers import Access, assign_on_network, households_from_layers
+from gis.network import build_walk_graph, household_doors, snap_points
 from gis.workload import grid_workload
 from tests.chromium import chromium_driver, js_errors, save_screenshot
 from tests.conftest import ServerThread, sample_loaded
@@ -131,6 +129,18 @@ def test_removing_a_center_moves_only_its_households_and_chains(client, engine):
     assert body["counts"]["moved"] == len(changed)
     # the former center household is now looked after like any other household, or uncovered with a reason
     assert after.loc[after["household_id"] == center, "status"].iloc[0] in ("assigned", "new", "uncovered", "moved")
+
+
+def test_stored_run_caps_snapping_at_the_settings_max_snap_m(area, engine, database_url):
+    """The stored path runs gis.centers.run with GRIDMAP_MAX_SNAP_M: a tiny cap leaves most doors off the network."""
+    from api.centers_store import assign_stored
+
+    def uncovered(max_snap_m: float) -> int:
+        settings = Settings(database_url=database_url, max_snap_m=max_snap_m)
+        with engine.connect() as conn, conn.begin():
+            return assign_stored(conn, stable=False, suggest=False, settings=settings).counts["uncovered"]
+
+    assert uncovered(0.01) > uncovered(Settings().max_snap_m) + 100
 
 
 def test_capacity_short_is_listed_with_reasons_and_suggestions(client, engine):

@@ -22,12 +22,11 @@ from scipy.optimize import linear_sum_assignment
 from typer.testing import CliRunner
 
 from api.cli import app
-from gis.center_pairs import DEFAULT_LIMIT_M
+from gis.centers import DEFAULT_LIMIT_M
 from gis.coverage import MAX_SNAP_M
 from gis.crs import metric_crs
-from gis.network import build_walk_graph
-from gis.osm import read_osm
-from gis.snap import snap_points
+from gis.io import read_osm
+from gis.network import build_walk_graph, snap_points
 from tests.center_cases import reference_total
 from tests.conftest import need_shared_data
 
@@ -116,8 +115,8 @@ def check_result(frame: gpd.GeoDataFrame, table: pd.DataFrame) -> None:
 
 def reference_pairs(path: Path, frame: gpd.GeoDataFrame, grids: list[str]) -> pd.DataFrame:
     """Walk from every household to every center of its grid in `grids`, computed another way than
-    gis.center_pairs: networkx Dijkstra on the walk graph with each household's snapped spot inserted into its
-    edge (gis.snap's projection), same building 0 m, pairs beyond 3 km left out as in walk_pairs."""
+    gis.centers._pairs: networkx Dijkstra on the walk graph with each household's snapped spot inserted into its
+    edge (gis.network.snap's projection), same building 0 m, pairs beyond 3 km left out as in walk_pairs."""
     extract = read_osm(path)
     graph = build_walk_graph(extract.nodes, extract.edges)
     snapped = snap_points(graph, frame.geometry, max_snap_m=MAX_SNAP_M)

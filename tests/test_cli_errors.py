@@ -8,8 +8,8 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from api.cli import app
-from gis.layers import read_layer
-from gis.validate import LayerError
+from gis.errors import LayerError
+from gis.io import read_layer
 from tests.conftest import sample_loaded
 
 

@@ -1,4 +1,4 @@
-"""gis.coverage against an independent networkx reference on the real Zhuhai extract, and its edge cases."""
+"""gis.coverage.core against an independent networkx reference on the real Zhuhai extract, and its edge cases."""
 
 from __future__ import annotations
 
@@ -12,9 +12,20 @@ import pandas as pd
 import pytest
 import shapely
 
-from gis.coverage import Coverage, coverage, coverage_table, profile_table
-from gis.coverage_report import completeness, gap_report, population, uncovered_buildings
-from gis.coverage_scenario import add_service, move_service, remove_service, updated_report
+from gis.coverage import (
+    Coverage,
+    add_service,
+    completeness,
+    coverage,
+    coverage_table,
+    gap_report,
+    move_service,
+    population,
+    profile_table,
+    remove_service,
+    uncovered_buildings,
+    updated_report,
+)
 from gis.network import build_walk_graph
 from tests.test_network import line_frames, lonlat_points, reference_walks, zhuhai, zhuhai_graph
 

@@ -1,7 +1,7 @@
 """Coverage stored in PostGIS and served by the API (issue 3), on the sample street in a real database.
 
-The stored rows are checked against gis.coverage run directly on the generator's frames (the method itself is
-checked against networkx in tests/test_coverage.py); the SQL statistics against gis.coverage_report.gap_report.
+The stored rows are checked against gis.coverage.core run directly on the generator's frames (the method itself is
+checked against networkx in tests/test_coverage.py); the SQL statistics against gis.coverage.report.gap_report.
 """
 
 import numpy as np
@@ -15,8 +15,7 @@ from api import db
 from api.coverage_store import refresh
 from api.main import create_app
 from api.settings import Settings
-from gis.coverage import coverage
-from gis.coverage_report import gap_report, population
+from gis.coverage import coverage, gap_report, population
 from gis.network import build_walk_graph
 from tests.chromium import chromium_driver, js_errors, save_screenshot
 from tests.conftest import ServerThread, sample_loaded
@@ -43,7 +42,7 @@ def client(area, settings):
 
 @pytest.fixture(scope="module")
 def direct(area):
-    """gis.coverage on the generator's own frames, keyed by the sample's source ids."""
+    """gis.coverage.core on the generator's own frames, keyed by the sample's source ids."""
     graph = build_walk_graph(area.walk_nodes, area.walk_edges)
     return coverage(graph, area.buildings, area.service_points, profiles=PROFILES).table()
 

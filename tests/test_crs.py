@@ -9,7 +9,6 @@ from shapely import LineString, Point, Polygon
 
 from gis.crs import (
     SUPPORTED_CRS,
-    CrsError,
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,
@@ -21,6 +20,7 @@ from gis.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
+from gis.errors import CrsError
 
 GEOD = Geod(ellps="WGS84")
 

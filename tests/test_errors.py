@@ -19,7 +19,7 @@ from api.errors import (
     status_and_code,
 )
 from api.openapi import ERROR_RESPONSES
-from gis.validate import LayerError
+from gis.errors import LayerError
 
 ROUTERS = Path(__file__).resolve().parents[1] / "api" / "routers"
 

@@ -1,16 +1,9 @@
-"""gis.gridcodes: grid code profiles."""
+"""gis.grids.codes: grid code profiles."""
 
 import pytest
 
-from gis.gridcodes import (
-    CJT213_14,
-    DB11_15,
-    PROFILES,
-    GridCode,
-    GridCodeError,
-    format_grid_code,
-    parse_grid_code,
-)
+from gis.errors import GridCodeError
+from gis.grids import CJT213_14, DB11_15, PROFILES, GridCode, format_grid_code, parse_grid_code
 
 
 def test_profiles():

@@ -10,9 +10,8 @@ import pytest
 import shapely
 from shapely import LineString, Polygon, box
 
-from gis.gridcodes import parse_grid_code
-from gis.grids import check_grids, partition_community
-from gis.validate import check_grid_tiling
+from gis.grids import check_grids, parse_grid_code, partition_community
+from gis.io import check_grid_tiling
 
 GK = 4547  # CGCS2000 GK CM 114E: shapes drawn in metres around Zhuhai
 X0, Y0 = 450_000, 2_460_000
@@ -184,7 +183,7 @@ def test_zhuhai_blocks_from_osm_roads():
         if os.environ.get("CI"):
             pytest.fail(f"{SHARED_OSM} is absent")
         pytest.skip(f"{SHARED_OSM} is absent: the real-data tests need the shared OSM extracts")
-    from gis.osm import read_osm
+    from gis.io import read_osm
 
     osm = read_osm(SHARED_OSM / "zhuhai-xiangzhou.osm")
     rng = np.random.default_rng(7)

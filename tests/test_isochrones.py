@@ -1,4 +1,4 @@
-"""gis.isochrones: service-circle polygons on the real Zhuhai network (no database, no timing assertions)."""
+"""gis.coverage.circles: service-circle polygons on the real Zhuhai network (no database, no timing assertions)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import networkx as nx
 import numpy as np
 import shapely
 
-from gis.isochrones import BUFFER_M, SIMPLIFY_M, service_circle, service_circles
-from gis.network import endpoint_distances
-from gis.snap import snap_points
+from gis.coverage import BUFFER_M, SIMPLIFY_M, service_circle, service_circles
+from gis.network import endpoint_distances, snap_points
 from tests.test_coverage import service_layer
 from tests.test_network import reference_walks, zhuhai, zhuhai_graph
 

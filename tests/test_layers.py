@@ -1,4 +1,4 @@
-"""gis.layers: reading user layer files (GeoJSON, GeoPackage, Shapefile, CSV) into validated WGS84 frames."""
+"""gis.io.layers: reading user layer files (GeoJSON, GeoPackage, Shapefile, CSV) into validated WGS84 frames."""
 
 import json
 
@@ -10,7 +10,8 @@ import shapely
 from shapely import Point, Polygon, box
 
 from gis.crs import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
-from gis.layers import COLUMNS, LayerError, read_layer, service_type
+from gis.errors import LayerError
+from gis.io.layers import COLUMNS, read_layer, service_type
 
 LON, LAT = 113.55, 22.26  # 珠海香洲
 

@@ -1,4 +1,4 @@
-"""gis.network and gis.snap: the walk graph in metres and snapping onto segments (no database).
+"""gis.network.graph and gis.network.snap: the walk graph in metres and snapping onto segments (no database).
 
 Also holds the helpers the coverage, isochrone and siting tests share: the real Zhuhai extract (read in place from
 ../shared/data/osm; skipped with a message when absent, a failure in CI) and an independent networkx reference.
@@ -20,9 +20,8 @@ import shapely
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import dijkstra
 
-from gis.network import ZERO_M, build_walk_graph, endpoint_distances, point_distances
-from gis.osm import OsmExtract, read_osm
-from gis.snap import access_points, snap_points
+from gis.io import OsmExtract, read_osm
+from gis.network import ZERO_M, access_points, build_walk_graph, endpoint_distances, point_distances, snap_points
 
 OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 ZHUHAI = OSM_DIR / "zhuhai-xiangzhou.osm"

@@ -1,4 +1,4 @@
-"""Tests of gis/osm.py on the real OSM extracts in ../shared/data (read in place) and on tiny hand-made files.
+"""Tests of gis/io/osm.py on the real OSM extracts in ../shared/data (read in place) and on tiny hand-made files.
 
 The reference counts come from ../shared/data/README.md; the walkable length is also recomputed here with
 xml.etree and the README rule, so the importer is not only compared with itself.
@@ -15,7 +15,8 @@ import shapely
 from geopandas.testing import assert_geodataframe_equal
 from pyproj import Geod
 
-from gis.osm import OsmExtract, OsmReadError, is_walkable, read_osm, service_type
+from gis.errors import OsmReadError
+from gis.io.osm import OsmExtract, is_walkable, read_osm, service_type
 
 SHARED_OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 ZHUHAI, ZHUHAI_PBF, BEIJING = "zhuhai-xiangzhou.osm", "zhuhai-xiangzhou.osm.pbf", "beijing-wangjing.osm"
@@ -50,7 +51,7 @@ def extract(name: str) -> OsmExtract:
     return _read(name)
 
 
-# --- an implementation of the README rule independent of gis/osm.py ------------------------------------------
+# --- an implementation of the README rule independent of gis/io/osm.py ------------------------------------------
 
 
 def readme_walkable(tags: dict[str, str]) -> bool:

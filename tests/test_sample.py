@@ -1,4 +1,4 @@
-"""The sample-area generator (gis/sample.py): layer contract, geometry, codes, network, households. No database."""
+"""The sample-area generator (gis/sample): layer contract, geometry, codes, network, households. No database."""
 
 import dataclasses
 import re
@@ -12,8 +12,7 @@ from geopandas.testing import assert_geodataframe_equal
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from gis.sample import DISTRICT_SCALE, TAGS, SampleArea, generate_sample, load_settings, local_crs
-from gis.sample_settings import SampleSettings
+from gis.sample import DISTRICT_SCALE, TAGS, SampleArea, SampleSettings, generate_sample, load_settings, local_crs
 
 COLUMNS = {  # docs/layers.md, besides source, source_id and geometry
     "streets": ["code", "name"],

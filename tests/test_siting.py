@@ -1,4 +1,4 @@
-"""gis.siting: reach matrix, greedy and exact maximal coverage, on the real Zhuhai network (no database)."""
+"""gis.coverage.siting: reach matrix, greedy and exact maximal coverage, on the real Zhuhai network (no database)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,8 @@ import pytest
 import shapely
 from scipy.sparse import csr_array
 
-from gis.coverage import coverage
-from gis.coverage_report import population
-from gis.coverage_scenario import add_service
-from gis.network import build_walk_graph
-from gis.siting import exact_sites, greedy_sites, reach_matrix, suggest_sites
-from gis.snap import access_points, snap_points
+from gis.coverage import add_service, coverage, exact_sites, greedy_sites, population, reach_matrix, suggest_sites
+from gis.network import access_points, build_walk_graph, snap_points
 from tests.test_coverage import service_layer
 from tests.test_network import line_frames, zhuhai, zhuhai_graph
 

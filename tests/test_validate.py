@@ -1,16 +1,11 @@
-"""gis.validate: position in China, geometry repair, grid tiling."""
+"""gis.io.validate: position in China, geometry repair, grid tiling."""
 
 import geopandas as gpd
 import pytest
 from shapely import MultiPolygon, Point, Polygon, box
 
-from gis.validate import (
-    LayerError,
-    check_geometry_types,
-    check_grid_tiling,
-    check_in_china,
-    repair_geometries,
-)
+from gis.errors import LayerError
+from gis.io import check_geometry_types, check_grid_tiling, check_in_china, repair_geometries
 
 ZHUHAI_GK = 4547  # CGCS2000 GK CM 114E, for building test shapes in metres
 X0, Y0 = 450_000, 2_460_000  # ~113.52E, 22.24N

@@ -34,8 +34,8 @@ def centers_command(
 ) -> None:
     """Assign every household to a center household (党员中心户) of its grid: capacities kept, total walk minimal."""
     from api.cli import centers_file as files  # lazy: see api/cli/__init__.py
-    from gis.osm import OsmReadError, read_osm
-    from gis.validate import LayerError
+    from gis.errors import LayerError, OsmReadError
+    from gis.io import read_osm
     from maps import render_html
     from maps.centers import centers_map
 
@@ -48,14 +48,13 @@ def centers_command(
         fail(str(exc))
     if not len(extract.edges):
         fail(f"{osm.name}: no walkable ways in the file, so there is no walk network to assign on")
-    result, graph, access, snapped = files.assign(extract, frame, before)
+    done = files.assign(extract, frame, before, max_snap_m=settings().max_snap_m)
+    result, suggestions = done.assignment, done.suggestions
     table = files.result_table(result)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.3f")
-    _print_summary(result, files.center_loads(result, frame), snapped)
-    suggestions = None
-    if len(result.uncovered):
-        suggestions = files.suggest(graph, frame, access, result)
+    _print_summary(result, files.center_loads(result, frame), done)
+    if suggestions is not None:
         _print_suggestions(suggestions, len(result.uncovered))
     if previous is not None:
         _print_moves(result, previous)
@@ -77,7 +76,7 @@ def assign_centers_command(
     db = engine()
     typer.echo("中心户: assigning households on the walk network …")
     try:
-        run_id, run = assign_and_store(db, stable=stable)
+        run_id, run = assign_and_store(db, stable=stable, settings=settings())
     except CentersUnavailable as exc:
         fail(str(exc))
     c = run.counts
@@ -121,7 +120,7 @@ def _more(n: int) -> None:
         typer.echo(f"    … and {n - MAX_LISTED_LINES} more")
 
 
-def _print_summary(result: Any, loads: Any, snapped: Any) -> None:
+def _print_summary(result: Any, loads: Any, done: Any) -> None:
     table = result.households
     status = table["status"]
     n_centers = int((status == "center").sum())
@@ -140,9 +139,11 @@ def _print_summary(result: Any, loads: Any, snapped: Any) -> None:
     _more(len(reasons))
     typer.echo(f"total walk: {result.total_walk_m:.1f} m (mean {result.total_walk_m / max(assigned, 1):.1f} m)")
     typer.echo(f"centers at capacity: {full} of {len(loads)}")
-    off = int((snapped["edge"] < 0).sum())
-    if off:
-        typer.echo(f"  note: {off} household(s) lie more than 500 m from every road (not on the walk network)")
+    if done.off_network:
+        typer.echo(
+            f"  note: {done.off_network} household(s) lie more than {done.max_snap_m:g} m from every road "
+            "(not on the walk network)"
+        )
     for note in result.notes:
         typer.echo(f"  note: {note}")
 

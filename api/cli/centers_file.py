@@ -1,5 +1,5 @@
 """The file mode of the 中心户 assignment (`gridmap centers`): household and previous-result files read and checked,
-then the walk graph, snapping, the exact assignment and suggested new centers.
+then the 中心户 pipeline (walk graph, snapping, the exact assignment, suggested new centers: gis.centers.run).
 
 Households are Point features with ``id``, ``grid_id``, ``is_center`` and an optional ``capacity`` (default 10),
 ``building`` (same building ≈ 0 m) and ``is_party_member`` (who may be suggested as a new center; without it every
@@ -15,21 +15,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis.center_pairs import Access, walk_pairs
-from gis.center_suggest import suggest_centers
-from gis.centers import DEFAULT_CAPACITY, assign_on_network, prepare_households
-from gis.coverage import MAX_SNAP_M
-from gis.crs import CrsError, reconcile_crs, to_wgs84
-from gis.network import build_walk_graph
-from gis.snap import snap_distinct
-from gis.validate import (
-    MAX_LISTED,
-    LayerError,
-    check_geometries_present,
-    check_geometry_types,
-    check_in_china,
-    feature_label,
-)
+from gis.centers import DEFAULT_CAPACITY, CentersRun, run
+from gis.crs import reconcile_crs, to_wgs84
+from gis.errors import CrsError, LayerError
+from gis.io import MAX_LISTED, check_geometries_present, check_geometry_types, check_in_china, feature_label
 
 GEOJSON_SUFFIXES = (".geojson", ".json")
 TRUE_TEXT = {"true", "t", "yes", "y", "1"}
@@ -77,8 +66,8 @@ def read_households(path: Path, *, crs: str | None = "EPSG:4326") -> Any:
     """The household file as a WGS84 GeoDataFrame: ``id``, ``grid_id`` (text), ``is_center`` (bool), ``capacity``
     (int, centers only; default 10), optional ``building`` and ``is_party_member``.
 
-    Raises `gis.validate.LayerError` whose message starts with the file name, then names the feature and the problem
-    (the CRS rule of gis/layers.py: a file that declares none is read in `crs`).
+    Raises `gis.errors.LayerError` whose message starts with the file name, then names the feature and the problem
+    (the CRS rule of gis.io.layers: a file that declares none is read in `crs`).
     """
 
     def fail(bad: list[tuple[int, str]]) -> None:
@@ -185,14 +174,10 @@ def read_previous(path: Path) -> Any:
 # --- the assignment ------------------------------------------------------------------------------------------------
 
 
-def assign(extract: Any, frame: Any, previous: Any | None) -> tuple[Any, Any, Any, Any]:
-    """Walk graph, snapping, candidate pairs and the exact flow (`gis.centers.assign_on_network`)."""
-    graph = build_walk_graph(extract.nodes, extract.edges)
-    snapped = snap_distinct(graph, frame.geometry, max_snap_m=MAX_SNAP_M)  # households at one point: once
-    access = Access.from_snap(graph, snapped)
-    table = frame.drop(columns=frame.geometry.name)
-    result = assign_on_network(table, graph=graph.csr, node_xy=graph.node_xy, access=access, previous=previous)
-    return result, graph, access, snapped
+def assign(extract: Any, frame: Any, previous: Any | None, *, max_snap_m: float) -> CentersRun:
+    """The 中心户 pipeline (`gis.centers.run`) on the file's network, households walking from their own points,
+    snapping capped at `max_snap_m` (GRIDMAP_MAX_SNAP_M) as in the stored path."""
+    return run(frame, extract.nodes, extract.edges, previous=previous, max_snap_m=max_snap_m)
 
 
 def result_table(result: Any) -> Any:
@@ -208,13 +193,3 @@ def center_loads(result: Any, frame: Any) -> Any:
     centers = frame.loc[frame["is_center"], ["id", "grid_id", "capacity"]].set_index("id")
     load = others["center_id"].value_counts().reindex(centers.index).fillna(0).astype(int)
     return pd.DataFrame(centers.assign(load=load))
-
-
-def suggest(graph: Any, frame: Any, access: Any, result: Any) -> Any:
-    """New centers to cover the uncovered, fewest first (gis/center_suggest.py): party members if the file says."""
-    table = prepare_households(frame.drop(columns=frame.geometry.name))
-    party = table["is_party_member"].to_numpy() if "is_party_member" in table else True
-    candidates = party & ~table["is_center"].to_numpy()
-    todo = table["id"].isin(result.uncovered["household_id"]).to_numpy()
-    pairs = walk_pairs(graph.csr, table, access, node_xy=graph.node_xy, centers=candidates, clients=todo, k=None)
-    return suggest_centers(table, uncovered=result, pairs=pairs)

@@ -18,7 +18,9 @@ def coverage_command(
     osm: Annotated[Path, typer.Option(help="OpenStreetMap file (.osm or .osm.pbf): walk network and buildings")],
     services: Annotated[Path, typer.Option(help="Service points: Point features with id, type, name")],
     out: Annotated[Path, typer.Option(help="Result CSV: one row per building × service type")],
-    profile: Annotated[str, typer.Option(help="Walking profile: standard (1.2 m/s) or elderly (0.8 m/s)")] = "standard",
+    profile: Annotated[
+        str, typer.Option(help="Walking profile (GRIDMAP_WALK_PROFILES): standard (1.2 m/s) or elderly (0.8 m/s)")
+    ] = "standard",
     services_crs: Annotated[
         str, typer.Option(help="CRS of the service file when it declares none (GCJ-02 for AMap exports)")
     ] = "EPSG:4326",
@@ -27,24 +29,33 @@ def coverage_command(
     suggest: Annotated[int, typer.Option(help="New sites to suggest on the map (candidate: every building)")] = 2,
 ) -> None:
     """Nearest service point and walking distance for every building and service type (十五分钟服务圈)."""
-    from gis.coverage import PROFILES, coverage, profile_table  # lazy: see api/cli/__init__.py
-    from gis.layers import read_layer
-    from gis.network import build_walk_graph
-    from gis.osm import OsmReadError, read_osm
+    from gis.coverage import profile_table, run  # lazy: see api/cli/__init__.py
+    from gis.errors import OsmReadError
+    from gis.io import read_layer, read_osm
 
-    if profile not in PROFILES:
-        fail(f"--profile must be one of {', '.join(PROFILES)}; got {profile!r}")
+    config = settings()
+    profiles = config.walk_profiles
+    if profile not in profiles:
+        fail(f"--profile must be one of {', '.join(profiles)}; got {profile!r}")
     try:
         extract = read_osm(osm, progress=sys.stderr.isatty())
         points, _ = read_layer(services, kind="service_points", crs=services_crs)
     except (OsmReadError, ValueError) as exc:
         fail(str(exc))
-    graph = build_walk_graph(extract.nodes, extract.edges)
-    result = coverage(graph, extract.buildings, points)
+    result = run(
+        extract.nodes,
+        extract.edges,
+        extract.buildings,
+        points,
+        profiles=profiles,
+        levels=config.coverage_levels,
+        max_snap_m=config.max_snap_m,
+    )
+    graph = result.graph
     table = result.table()
     out.parent.mkdir(parents=True, exist_ok=True)
     profile_table(table, profile).to_csv(out, index=False, float_format="%.2f")
-    budget = max(result.levels) * 60 * PROFILES[profile]
+    budget = max(result.levels) * 60 * profiles[profile]
     for service_type, rows in table.groupby("service_type", sort=False):
         covered = int((rows["walk_m"] <= budget).sum())
         typer.echo(f"  {service_type}: {covered}/{len(rows)} buildings within {max(result.levels):g} min ({profile})")
@@ -57,9 +68,7 @@ def coverage_command(
 
 
 def _write_map(map_path, extract, graph, result, table, points, profile, map_type, suggest) -> None:
-    from gis.coverage import PROFILES  # lazy: see api/cli/__init__.py
-    from gis.isochrones import service_circles
-    from gis.siting import suggest_sites
+    from gis.coverage import service_circles, suggest_sites  # lazy: see api/cli/__init__.py
     from maps import render_html
     from maps.coverage import coverage_map
 
@@ -67,7 +76,9 @@ def _write_map(map_path, extract, graph, result, table, points, profile, map_typ
     if service_type not in set(points["type"]):
         fail(f"--map-type {service_type!r} has no points; types: {', '.join(sorted(set(points['type'])))}")
     chosen = points[points["type"] == service_type]
-    circles = service_circles(graph, chosen, profiles={profile: PROFILES[profile]}, levels=result.levels)
+    circles = service_circles(
+        graph, chosen, profiles={profile: result.profiles[profile]}, levels=result.levels, max_snap_m=result.max_snap_m
+    )
     candidates = extract.buildings.assign(geometry=extract.buildings.representative_point())
     suggestions = None
     if suggest > 0:

@@ -40,7 +40,7 @@ def partition_grids_command(
     """Draw grids of 300–500 households along a community's roads; print them, and store them with --store."""
     from api.errors import GridsError  # lazy: see api/cli/__init__.py
     from api.grids_store import partition_stored, store_partition
-    from gis.validate import LayerError
+    from gis.errors import LayerError
 
     require_id("COMMUNITY_ID", community_id)
     with engine().begin() as conn:

@@ -15,7 +15,7 @@ def import_osm(
 ) -> None:
     """Import walkable ways, buildings, service points and named compounds from OpenStreetMap."""
     from api.importers import import_osm as run  # lazy: see api/cli/__init__.py
-    from gis.osm import OsmReadError
+    from gis.errors import OsmReadError
 
     db = engine()
     try:
@@ -45,7 +45,7 @@ def import_layer(
 ) -> None:
     """Import grids, communities, buildings or service points from a file, checked, in one transaction."""
     from api.layer_import import import_layer as run  # lazy: see api/cli/__init__.py
-    from gis.layers import KINDS
+    from gis.io import KINDS
 
     if kind not in KINDS:
         fail(f"--kind must be one of {', '.join(KINDS)}; got {kind!r}")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import text
 
 from api.centers_store import assign_and_store, grid_load, last_run
-from api.deps import ConnectionDep, EngineDep
+from api.deps import ConnectionDep, EngineDep, SettingsDep
 from api.errors import NotFound
 from api.params import Id, Offset, require_place
 
@@ -33,10 +33,15 @@ def _ids(frame, columns: list[str]) -> list[dict]:
 
 
 @router.post("/assign")
-def assign(engine: EngineDep, stable: bool = True, max_listed: Annotated[int, Query(ge=0, le=10000)] = 1000) -> dict:
+def assign(
+    engine: EngineDep,
+    settings: SettingsDep,
+    stable: bool = True,
+    max_listed: Annotated[int, Query(ge=0, le=10000)] = 1000,
+) -> dict:
     """Assign every household to a center household of its grid (exact min-cost flow, capacities kept), keeping
     the previous pairs where still possible (`stable`); store the result and report who moved and why."""
-    run_id, run = assign_and_store(engine, stable=stable)
+    run_id, run = assign_and_store(engine, stable=stable, settings=settings)
     result = run.assignment
     moves = result.moves
     uncovered = result.uncovered
