@@ -1,4 +1,4 @@
-"""Coverage speed and memory (design.md §5, issue 3) with peers measured in the same run on the same data.
+"""Coverage speed and memory (docs/design.md §5.3) with peers measured in the same run on the same data.
 
 On the generator's district scale: walk-graph build; full coverage of every building × service type × 2 walking
 profiles × 3 levels; a scenario (add / move / remove one point) with updated grid statistics (patched from the

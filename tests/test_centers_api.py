@@ -1,4 +1,4 @@
-"""党员中心户 assignment stored in PostGIS and served by the API (issue 4), on the sample street in a real database.
+"""党员中心户 assignment stored in PostGIS and served by the API, on the sample street in a real database.
 
 Rules checked in SQL on the stored rows (capacity, same grid); the total against gis.centers.assign run directly on the
 generator's frames; stability by removing one center and re-running.

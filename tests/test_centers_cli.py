@@ -1,4 +1,4 @@
-"""`gridmap centers` file mode on both real OSM extracts and on the sample street: the RESULT.csv contract of issue 4,
+"""`gridmap centers` file mode on both real OSM extracts and on the sample street: the RESULT.csv contract,
 capacities, grid lines, reasons, the optimum against an independent reference, stable re-assignment, bad input.
 
 Households are generated here from the OSM buildings (seeded: 2–5 per building at random spots inside its

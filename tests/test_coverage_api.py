@@ -1,4 +1,4 @@
-"""Coverage stored in PostGIS and served by the API (issue 3), on the sample street in a real database.
+"""Coverage stored in PostGIS and served by the API, on the sample street in a real database.
 
 The stored rows are checked against gis.coverage.core run directly on the generator's frames (the method itself is
 checked against networkx in tests/test_coverage.py); the SQL statistics against gis.coverage.report.gap_report.

@@ -1,4 +1,4 @@
-"""`gridmap coverage` file mode on the real Zhuhai extract: the CSV contract of issue 3, and the map."""
+"""`gridmap coverage` file mode on the real Zhuhai extract: the CSV contract, and the map."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""网格 check and partition on the stored sample street (issue 4), in a real PostGIS database."""
+"""网格 check and partition on the stored sample street, in a real PostGIS database."""
 
 import geopandas as gpd
 import pytest

@@ -1,6 +1,6 @@
 """党员中心户 assignment: every household to a center household of its own grid, exact, stable, with suggestions.
 
-Rules (issue 4, ../shared/domain.md §1–2):
+Rules (docs/design.md §5.4):
 
 - A household is looked after by one center household (党员中心户) **of its own grid**; pairs across a grid line
   are never made.

@@ -1,6 +1,6 @@
 """Service-circle polygons (服务圈): the area reachable on foot from a service point within a walking budget.
 
-The polygon is the honest network shape (../shared/research/access.md §4.4, §5b): the road segments reached
+The polygon is the honest network shape (docs/design.md §5.3): the road segments reached
 within the budget — partly reached ones cut at the remaining budget — buffered by ~30 m, unioned and simplified.
 It shows the tentacles along roads and the gaps behind rivers, walls and railways that a compass circle hides.
 The Euclidean circle of the same budget is returned only as a separate, labelled reference *ring*

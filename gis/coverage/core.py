@@ -1,6 +1,6 @@
 """Walking coverage of buildings by service points: nearest point per building and type, gaps, scenarios.
 
-Method (../shared/design.md §2, ../shared/research/access.md §5a):
+Method (docs/design.md §5.3):
 
 - Buildings and service points are snapped onto the nearest walk *segment* (gis.network.snap).
 - Per service type, ONE multi-source Dijkstra (`gis.network.point_distances`, scipy ``min_only=True``) gives every

@@ -7,7 +7,7 @@ road nodes, a supplied layer), snapped like service points.
 `reach_matrix` says which demand each candidate would cover within the budget. It runs bounded Dijkstra searches
 on *local* subgraphs: a walk of at most ``max_m`` never leaves the disc of radius ``max_m`` around its start, so
 the candidates of one tile only need the nodes within ``max_m`` of that tile. That removes the O(nodes) cost per
-search that makes whole-graph searches slow (1.8 ms each at 200k nodes, ../shared/research/access.md §4.2).
+search that makes whole-graph searches slow (1.8 ms each at 200k nodes; docs/design.md §5.3).
 
 `greedy_sites` is the interactive answer (greedy on a sparse matrix: milliseconds, usually optimal);
 `exact_sites` solves the maximal covering location problem exactly as a MILP with scipy's HiGHS

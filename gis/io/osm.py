@@ -3,7 +3,7 @@
 `read_osm` makes one pass over the file with pyosmium (plus the short relation pre-pass that area assembly needs)
 and returns GeoDataFrames in EPSG:4326 with the columns of docs/layers.md; the importer adds `source`.
 
-Walkable ways (the rule of ../shared/data/README.md, so the reference counts can be checked):
+Walkable ways (docs/design.md §5.5; the rule the test data's reference counts use, so they can be checked):
 ``highway=*`` except motorway(_link), trunk(_link), construction, proposed, raceway, bus_guideway, platform,
 elevator, abandoned, razed, disused; and except ``foot=no``, or ``access=no`` without ``foot=yes|designated|
 permissive``. ``access=private`` stays walkable (compound lanes are private, residents walk them).

@@ -5,7 +5,7 @@ from the data (`gis.crs.metric_crs`), and an undirected CSR matrix whose weights
 in both directions so that every search runs as ``directed=True`` (scipy's ``directed=False`` rebuilds the
 transpose on every call).
 
-Three things the CSR matrix must get right (../shared/research/access.md §4.6):
+Three things the CSR matrix must get right (docs/design.md §5.1):
 
 - **Parallel edges** (two ways between the same pair of nodes, or a way and a shortcut) are reduced to the
   shortest *before* the matrix is built: scipy's COO→CSR conversion *sums* duplicate entries, which silently

@@ -2,7 +2,7 @@
 
 `layer_versions` holds a counter per layer that a statement-level trigger bumps on every INSERT, UPDATE, DELETE
 or TRUNCATE, so the stored coverage knows whether the network, the buildings or the service points have changed
-since it was computed (issue 3: recompute only when an input changes). Households, grids and communities are
+since it was computed (recompute only when an input changes). Households, grids and communities are
 counted too: they do not change walking distances, only how results are weighed and grouped (summed at query
 time), but an in-memory copy of the inputs must notice them.
 

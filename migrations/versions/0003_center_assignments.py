@@ -1,6 +1,6 @@
 """党员中心户 assignments: which center household looks after each household, from the newest run.
 
-Kept so that the next run can keep existing pairs (stable re-assignment, issue 4) and report who moved.
+Kept so that the next run can keep existing pairs (stable re-assignment) and report who moved.
 
 Revision ID: 0003
 Revises: 0002
