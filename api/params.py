@@ -11,8 +11,8 @@ from pydantic import Field
 from sqlalchemy import Connection
 
 from api import store
-from api.db import DB_INT_MAX
 from api.errors import InvalidParameter, NotFound, excerpt
+from api.storage.database import DB_INT_MAX
 from gis.io import SERVICE_TYPES
 
 MAX_LEVEL_MIN = 120.0  # a walking level beyond two hours is no service circle

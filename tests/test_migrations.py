@@ -2,7 +2,8 @@
 
 from sqlalchemy import inspect, text
 
-from api import migrate, store
+from api import store
+from api.storage import migrate
 
 
 def _tables(engine) -> set[str]:
