@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from api.coverage_store import refresh  # noqa: E402
-from api.importers import load_sample  # noqa: E402
+from api.coverage_state import refresh  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from api.storage import database  # noqa: E402
+from api.storage.imports import load_sample  # noqa: E402
 from gis.sample import generate_sample  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only, never a flag

@@ -18,10 +18,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from api import store
-from api.importers import load_sample
 from api.settings import Settings
-from api.storage import database
+from api.storage import database, layers
+from api.storage.imports import load_sample
 from gis.sample import Generated, generate_sample
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -77,7 +76,7 @@ def empty_tables(engine: Engine) -> None:
     """Every layer and derived table emptied (importers commit their own transactions)."""
     with engine.begin() as conn:
         derived = ["building_coverage", "coverage_runs", "center_assignments", "center_runs"]
-        tables = ", ".join([*store.LAYERS, "grid_worker_grids", "import_runs", *derived])
+        tables = ", ".join([*layers.LAYERS, "grid_worker_grids", "import_runs", *derived])
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from api.coverage_store import refresh
+from api.coverage_state import refresh
 from api.main import create_app
 from api.settings import Settings
 from api.storage import database
