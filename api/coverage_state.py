@@ -1,4 +1,5 @@
-"""The planner's in-memory coverage: kept per process, rebuilt when a layer changes, used for what-if work.
+"""The planner's in-memory coverage: computed from the stored layers (gis.coverage.run), kept per process, rebuilt
+(and its stored twin refreshed) when a layer changes, used for what-if work.
 
 Scenarios, siting and service circles need the walk graph and the per-node distances, which the database does not
 hold; loading them takes seconds at district scale, so one copy is kept and reused while ``layer_versions`` is
@@ -8,18 +9,88 @@ unchanged. Its stored twin (``building_coverage``) is refreshed at the same time
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, Engine
 
-from api.coverage_store import CoverageState, compute_state, layer_versions, refresh
-from api.errors import ScenarioError, excerpt
+from api.errors import CoverageUnavailable, ScenarioError, excerpt
 from api.settings import Settings
-from gis.coverage import Coverage, add_service, move_service, remove_service, service_circles, suggest_sites
+from api.storage import Connection, Engine, connect, transaction
+from api.storage import coverage as coverage_db
+from gis.coverage import (
+    REQUIRED_TYPES,
+    Coverage,
+    add_service,
+    move_service,
+    remove_service,
+    run,
+    service_circles,
+    suggest_sites,
+)
+from gis.network import WalkGraph
+
+
+@dataclass(eq=False)
+class CoverageState:
+    """Everything a planner's request needs in memory: the graph, the coverage and the weighted buildings."""
+
+    versions: dict[str, int]
+    graph: WalkGraph
+    coverage: Coverage
+    buildings: gpd.GeoDataFrame  # source_id (= buildings.id as text), grid, community, households, residents
+    services: gpd.GeoDataFrame  # source_id (= service_points.id as text), type, name, level
+    seconds: float
+
+    @property
+    def input_version(self) -> str:
+        return coverage_db.input_version(self.versions)
+
+    def service_types(self) -> list[str]:
+        return list(self.coverage.fields)
+
+
+def compute_state(conn: Connection, settings: Settings) -> CoverageState:
+    """Read the layers (in the caller's transaction: one snapshot) and compute coverage for every type present and
+    every 完整社区 required type (a required type without points gets rows with no walk: not covered)."""
+    start = time.perf_counter()
+    versions = coverage_db.layer_versions(conn)
+    nodes, edges, buildings, services = coverage_db.read_inputs(conn)
+    if not len(edges):
+        raise CoverageUnavailable("no walk network is stored: import an OSM file or load the sample first")
+    # sorted here rather than in SQL: sorting the wide rows spilled to disk on the server
+    buildings = buildings.sort_values("building_id", ignore_index=True)
+    if not len(buildings):
+        raise CoverageUnavailable("no buildings are stored")
+    types = list(dict.fromkeys([*sorted(services["type"].unique()), *REQUIRED_TYPES]))
+    result = run(
+        nodes,
+        edges,
+        buildings,
+        services,
+        service_types=types,
+        profiles=settings.walk_profiles,
+        levels=settings.coverage_levels,
+        max_snap_m=settings.max_snap_m,
+    )
+    return CoverageState(versions, result.graph, result, buildings, services, time.perf_counter() - start)
+
+
+def refresh(engine: Engine, settings: Settings, *, force: bool = False) -> tuple[dict, CoverageState | None]:
+    """Recompute and store the coverage when an input changed (or `force`); returns the run and the new state
+    (None when the stored run was current). One REPEATABLE READ transaction: the stored rows match the version."""
+    with transaction(engine, isolation_level="REPEATABLE READ") as conn:
+        coverage_db.lock_for_refresh(conn)  # first, before the snapshot (a concurrent refresh waits: no 500)
+        run = coverage_db.stored_run(conn)
+        if not force and coverage_db.is_current(run, conn, settings):
+            return run, None
+        state = compute_state(conn, settings)
+        return coverage_db.store_state(conn, state, settings), state
+
 
 # Group key → (id column, label column) of CoverageState.buildings
 GROUP_COLUMNS = {"grid": ("grid_id", "grid_code"), "community": ("community_id", "community_name")}
@@ -39,24 +110,24 @@ class CoverageCache:
         waits for nobody. Only a rebuild takes the lock, and reads the counters again under it, so concurrent
         requests after a change rebuild once."""
         if conn is None:
-            with engine.connect() as own:
-                versions = layer_versions(own)
+            with connect(engine) as own:
+                versions = coverage_db.layer_versions(own)
         else:
             opened = not conn.in_transaction()
-            versions = layer_versions(conn)
+            versions = coverage_db.layer_versions(conn)
             if opened:  # leave the request's connection as it was: no transaction held open by this read
                 conn.rollback()
         state = self._state
         if state is not None and state.versions == versions:
             return state, False
         with self._lock:
-            with engine.connect() as own:
-                versions = layer_versions(own)
+            with connect(engine) as own:
+                versions = coverage_db.layer_versions(own)
             if self._state is not None and self._state.versions == versions:
                 return self._state, False
             _, state = refresh(engine, settings)
             if state is None:  # the stored rows are current; only this process lacks its copy
-                with engine.connect() as own, own.begin():
+                with transaction(engine) as own:
                     state = compute_state(own, settings)
             self._state = state
             return state, True

@@ -4,11 +4,9 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError
 
-from api.errors import DatabaseUnavailable
 from api.settings import Settings
+from api.storage import Connection, Engine, connect
 
 
 def get_engine(request: Request) -> Engine:
@@ -20,11 +18,8 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
-    try:
-        conn = engine.connect()
-    except OperationalError as exc:
-        raise DatabaseUnavailable("the database does not answer") from exc
-    with conn:
+    """The request's connection, from storage's one door (a database that does not answer: 503)."""
+    with connect(engine) as conn:
         yield conn
 
 

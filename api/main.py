@@ -10,13 +10,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.coverage_state import CoverageCache
-from api.db import make_engine
 from api.handlers import install_error_handlers
 from api.map_cache import MapPageCache
 from api.middleware import install_middleware
 from api.openapi import ERROR_RESPONSES, install_openapi
 from api.routers import centers, coverage, grids, health, layers, maps, workload
 from api.settings import Settings, get_settings
+from api.storage.database import make_engine
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "maps" / "static"
 

@@ -8,11 +8,11 @@ what is checked. Value sets that depend on settings (walking profiles) are added
 from typing import Annotated, Literal
 
 from pydantic import Field
-from sqlalchemy import Connection
 
-from api import store
-from api.db import DB_INT_MAX
 from api.errors import InvalidParameter, NotFound, excerpt
+from api.storage import Connection
+from api.storage.database import DB_INT_MAX
+from api.storage.places import place_exists
 from gis.io import SERVICE_TYPES
 
 MAX_LEVEL_MIN = 120.0  # a walking level beyond two hours is no service circle
@@ -41,7 +41,7 @@ Place = Literal["street", "community", "grid"]
 
 def require_place(conn: Connection, kind: Place, place_id: int | None) -> None:
     """Raise a 404 naming the id when a street, community or grid asked for is not stored (None: no filter)."""
-    if place_id is not None and not store.place_exists(conn, kind, place_id):
+    if place_id is not None and not place_exists(conn, kind, place_id):
         raise NotFound(f"no {kind} {place_id}")
 
 

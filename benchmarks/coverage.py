@@ -346,17 +346,17 @@ def main() -> None:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from api import db
     from api.settings import Settings
+    from api.storage import database
 
     url = make_url(Settings().database_url).set(database="gridmap_bench_cov")
     url_text = url.render_as_string(hide_password=False)
-    db.drop_database(url_text)
-    db.create_database(url_text)
+    database.drop_database(url_text)
+    database.create_database(url_text)
     engine = None
     try:
-        versions = db.create_extensions(url_text)
-        engine = db.make_engine(url_text)
+        versions = database.create_extensions(url_text)
+        engine = database.make_engine(url_text)
         t0 = time.perf_counter()
         buf = io.StringIO()
         # the raw walk edges (parallels included: pgRouting keeps the cheapest), ids 1-based
@@ -432,7 +432,7 @@ def main() -> None:
     finally:
         if engine is not None:
             engine.dispose()
-        db.drop_database(url_text)
+        database.drop_database(url_text)
     print(f"\npeak RSS end of run (incl. the networkx peer): {peak_mb():.0f} MB; ours alone {ours_peak:.0f} MB")
 
 

@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api import db  # noqa: E402
 from api.settings import Settings  # noqa: E402
+from api.storage import database  # noqa: E402
 
 SHARED_OSM = ROOT.parent / "shared" / "data" / "osm"
 
@@ -51,8 +51,8 @@ def main() -> None:
 
     url = make_url(Settings().database_url).set(database="gridmap_bench")
     url_text = url.render_as_string(hide_password=False)
-    db.drop_database(url_text)
-    db.init_database(url_text)
+    database.drop_database(url_text)
+    database.init_database(url_text)
     env = {**os.environ, "GRIDMAP_DATABASE_URL": url_text, "PGPASSWORD": url.password or ""}
     gridmap = str(ROOT / ".venv" / "bin" / "gridmap")
     peer = [
@@ -69,9 +69,9 @@ def main() -> None:
         url.username or "postgres",
     ]
     peer_url = url.set(database="gridmap_bench_o2p").render_as_string(hide_password=False)
-    db.drop_database(peer_url)
-    db.create_database(peer_url)
-    db.create_extensions(peer_url)
+    database.drop_database(peer_url)
+    database.create_database(peer_url)
+    database.create_extensions(peer_url)
     try:
         print(f"{'file':32} {'gridmap s':>10} {'osm2pgsql s':>12} {'ratio':>6}  gridmap's counts")
         for path in files:
@@ -85,8 +85,8 @@ def main() -> None:
             mine, theirs = statistics.median(ours), statistics.median(peers)
             print(f"{path.name:32} {mine:10.2f} {theirs:12.2f} {mine / theirs:6.2f}  {counts}")
     finally:
-        db.drop_database(url_text)
-        db.drop_database(peer_url)
+        database.drop_database(url_text)
+        database.drop_database(peer_url)
 
     from gis.sample import DISTRICT_SCALE, generate_sample
 

@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from api import db  # noqa: E402
-from api.coverage_store import refresh  # noqa: E402
-from api.importers import load_sample  # noqa: E402
+from api.coverage_state import refresh  # noqa: E402
 from api.settings import Settings  # noqa: E402
+from api.storage import database  # noqa: E402
+from api.storage.imports import load_sample  # noqa: E402
 from gis.sample import generate_sample  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only, never a flag
@@ -109,9 +109,9 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def prepare_database(url: str) -> None:
-    db.drop_database(url)
-    db.init_database(url)
-    engine = db.make_engine(url)
+    database.drop_database(url)
+    database.init_database(url)
+    engine = database.make_engine(url)
     try:
         area = generate_sample()
         load_sample(engine, area)
@@ -277,7 +277,7 @@ def main() -> None:
         results = {app_dir: run_app(app_dir, url, args) for app_dir in app_dirs}
     finally:
         if not args.keep_db:
-            db.drop_database(url)
+            database.drop_database(url)
     if len(results) < 2:
         return
     print("\nside by side (last round; p50 / p95 / p99 ms):")

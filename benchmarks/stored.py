@@ -20,13 +20,19 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from api import db  # noqa: E402
-from api.centers_store import assign_and_store  # noqa: E402
-from api.coverage_queries import STATS_CACHE, gap_stats, uncovered_geojson  # noqa: E402
-from api.coverage_state import CoverageCache, apply_changes, compare  # noqa: E402
-from api.coverage_store import BUILDINGS_SQL, EDGES_SQL, NODES_SQL, SERVICES_SQL, read_frame, refresh  # noqa: E402
-from api.importers import load_sample  # noqa: E402
+from api.coverage_state import (  # noqa: E402
+    CoverageCache,
+    apply_changes,
+    compare,
+    refresh,  # noqa: E402
+)
 from api.settings import Settings  # noqa: E402
+from api.storage import database  # noqa: E402
+from api.storage.coverage import BUILDINGS_SQL, EDGES_SQL, NODES_SQL, SERVICES_SQL  # noqa: E402
+from api.storage.coverage_stats import STATS_CACHE, gap_stats, uncovered_geojson  # noqa: E402
+from api.storage.frames import read_frame  # noqa: E402
+from api.storage.imports import load_sample  # noqa: E402
+from api.stored_centers import assign_and_store  # noqa: E402
 from gis.sample import DISTRICT_SCALE, generate_sample  # noqa: E402
 
 PEER_SQL = """
@@ -80,10 +86,10 @@ def main() -> None:
 
     base = Settings()
     url = make_url(base.database_url).set(database="gridmap_bench_stored").render_as_string(hide_password=False)
-    db.drop_database(url)
-    db.init_database(url)
+    database.drop_database(url)
+    database.init_database(url)
     settings = base.model_copy(update={"database_url": url})
-    engine = db.make_engine(url)
+    engine = database.make_engine(url)
     try:
         area, t = timed(generate_sample, scale=args.scale)
         print(
@@ -191,7 +197,7 @@ def main() -> None:
         print(f"peak RSS: {peak_mb():.0f} MB")
     finally:
         engine.dispose()
-        db.drop_database(url)
+        database.drop_database(url)
 
 
 if __name__ == "__main__":

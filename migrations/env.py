@@ -1,4 +1,4 @@
-"""Alembic environment: runs the migrations on the URL that api/migrate.py passes in."""
+"""Alembic environment: runs the migrations on the URL that api/storage/migrate.py passes in."""
 
 from alembic import context
 from sqlalchemy import create_engine, pool

@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from api import db, store
-from api.importers import load_sample
 from api.settings import Settings
+from api.storage import database, layers
+from api.storage.imports import load_sample
 from gis.sample import Generated, generate_sample
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -41,33 +41,33 @@ def database_url() -> Iterator[str]:
     base = make_url(Settings().database_url)
     url = base.set(database=f"gridmap_test_{os.getpid()}").render_as_string(hide_password=False)
     try:
-        db.create_database(url)
+        database.create_database(url)
     except Exception as exc:  # noqa: BLE001
         message = f"no PostgreSQL server for the tests ({type(exc).__name__}); run `make test`, which sets one up"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
     try:
-        db.init_database(url)
+        database.init_database(url)
         yield url
     finally:
-        db.drop_database(url)
+        database.drop_database(url)
 
 
 @pytest.fixture
 def empty_database(database_url: str) -> Iterator[str]:
     """A database that exists but has no tables yet (as a new user's), on the tests' server; dropped afterwards."""
     url = make_url(database_url).set(database=f"gridmap_test_{os.getpid()}_empty").render_as_string(False)
-    db.create_database(url)
+    database.create_database(url)
     try:
         yield url
     finally:
-        db.drop_database(url)
+        database.drop_database(url)
 
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = db.make_engine(database_url)
+    engine = database.make_engine(database_url)
     yield engine
     engine.dispose()
 
@@ -76,7 +76,7 @@ def empty_tables(engine: Engine) -> None:
     """Every layer and derived table emptied (importers commit their own transactions)."""
     with engine.begin() as conn:
         derived = ["building_coverage", "coverage_runs", "center_assignments", "center_runs"]
-        tables = ", ".join([*store.LAYERS, "grid_worker_grids", "import_runs", *derived])
+        tables = ", ".join([*layers.LAYERS, "grid_worker_grids", "import_runs", *derived])
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 

@@ -5,9 +5,9 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Point, box
 
-from api.importers import load_frames
 from api.main import create_app
 from api.settings import Settings
+from api.storage.imports import load_frames
 
 LON, LAT = 116.47, 39.93
 

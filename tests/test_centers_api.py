@@ -133,7 +133,7 @@ def test_removing_a_center_moves_only_its_households_and_chains(client, engine):
 
 def test_stored_run_caps_snapping_at_the_settings_max_snap_m(area, engine, database_url):
     """The stored path runs gis.centers.run with GRIDMAP_MAX_SNAP_M: a tiny cap leaves most doors off the network."""
-    from api.centers_store import assign_stored
+    from api.stored_centers import assign_stored
 
     def uncovered(max_snap_m: float) -> int:
         settings = Settings(database_url=database_url, max_snap_m=max_snap_m)
@@ -238,7 +238,7 @@ def test_a_run_waits_for_a_run_being_stored(client, engine):
     a run that starts while another is being stored must wait for it and take its pairs as the previous ones."""
     import threading
 
-    from api.centers_store import assign_and_store
+    from api.stored_centers import assign_and_store
 
     client.post("/centers/assign")
     storing = engine.connect()

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from api import db, migrate
 from api.cli import app
+from api.storage import database, migrate
 
 MINIMAL_OSM = """<?xml version='1.0' encoding='UTF-8'?>
 <osm version="0.6">
@@ -58,7 +58,7 @@ def test_every_command_that_needs_the_schema_says_so(empty_database, monkeypatch
 
 
 def test_an_older_schema_says_to_migrate(empty_database, monkeypatch):
-    db.create_extensions(empty_database)
+    database.create_extensions(empty_database)
     migrate.upgrade(empty_database, "0003")
     line = _one_line_error(_run(empty_database, monkeypatch, "check-grids"))
     assert "at migration 0003" in line and "`gridmap db init`" in line

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from api import db
-from api.coverage_store import refresh
+from api.coverage_state import refresh
 from api.main import create_app
 from api.settings import Settings
+from api.storage import database
 from gis.coverage import coverage, gap_report, population
 from gis.network import build_walk_graph
 from tests.chromium import chromium_driver, js_errors, save_screenshot
@@ -177,14 +177,14 @@ def test_scenario_bad_input(client, change, status, words):
 def test_no_network_is_a_clear_409(database_url):
     url = make_url(database_url)
     url = url.set(database=f"{url.database}_empty").render_as_string(hide_password=False)
-    db.create_database(url)
+    database.create_database(url)
     try:
-        db.init_database(url)
+        database.init_database(url)
         with TestClient(create_app(Settings(database_url=url, tiles="none"))) as empty:
             response = empty.get("/coverage/stats")
         assert response.status_code == 409 and "walk network" in response.json()["detail"]
     finally:
-        db.drop_database(url)
+        database.drop_database(url)
 
 
 @pytest.mark.browser

@@ -8,8 +8,8 @@ from shapely.geometry import Point, Polygon, box
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from api import store
 from api.cli import app
+from api.storage import layers
 from gis.crs import wgs84_to_gcj02
 
 LON, LAT = 113.54, 22.27  # 珠海香洲
@@ -22,7 +22,7 @@ def run(database_url: str, *args: str):
 
 def counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return store.count_rows(conn)
+        return layers.count_rows(conn)
 
 
 def write_geojson(path, features: list[dict], crs: str | None = None) -> None:

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from api import store
 from api.cli import app
+from api.storage import layers
 from tests.conftest import need_shared_data
 
 # Whole-file reference counts from ../shared/data/README.md.
@@ -25,7 +25,7 @@ def run_cli(database_url: str, *args: str):
 
 def counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return store.count_rows(conn)
+        return layers.count_rows(conn)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))

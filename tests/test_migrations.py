@@ -2,7 +2,7 @@
 
 from sqlalchemy import inspect, text
 
-from api import migrate, store
+from api.storage import layers, migrate
 
 
 def _tables(engine) -> set[str]:
@@ -13,16 +13,16 @@ COVERAGE_TABLES = {"layer_versions", "coverage_runs", "building_coverage"}
 
 
 def test_migrations_down_and_up(engine, database_url):
-    assert set(store.LAYERS) | COVERAGE_TABLES <= _tables(engine)
+    assert set(layers.LAYERS) | COVERAGE_TABLES <= _tables(engine)
     migrate.downgrade(database_url, "0001")
     engine.dispose()
-    assert not (COVERAGE_TABLES & _tables(engine)) and set(store.LAYERS) <= _tables(engine)
+    assert not (COVERAGE_TABLES & _tables(engine)) and set(layers.LAYERS) <= _tables(engine)
     migrate.downgrade(database_url, "base")
     engine.dispose()
     assert _tables(engine) <= {"alembic_version", "spatial_ref_sys"}
     migrate.upgrade(database_url)
     engine.dispose()
-    assert set(store.LAYERS) | COVERAGE_TABLES <= _tables(engine)
+    assert set(layers.LAYERS) | COVERAGE_TABLES <= _tables(engine)
 
 
 def test_every_write_bumps_the_layer_version(engine, clean_db):
@@ -55,7 +55,7 @@ def test_every_geometry_column_is_4326_with_gist_index(engine):
             )
         )
     tables = {table for table, _ in columns}
-    assert tables == {t for t, spec in store.LAYERS.items() if spec.geometry}
+    assert tables == {t for t, spec in layers.LAYERS.items() if spec.geometry}
     assert {srid for _, srid in columns} == {4326}
     assert tables <= indexed
 

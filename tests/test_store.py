@@ -5,7 +5,7 @@ import pytest
 from shapely.geometry import LineString, Point, box
 from sqlalchemy import text
 
-from api import store
+from api.storage import layers
 
 
 def _nodes() -> gpd.GeoDataFrame:
@@ -34,8 +34,8 @@ def _edges(v_last: str = "node/3") -> gpd.GeoDataFrame:
 def test_upsert_twice_keeps_row_counts_and_ids(clean_db):
     for round_ in range(2):
         with clean_db.begin() as conn:
-            nodes = store.upsert_layer(conn, "walk_nodes", _nodes(), source="osm:test")
-            edges = store.upsert_layer(conn, "walk_edges", _edges(), source="osm:test")
+            nodes = layers.upsert_layer(conn, "walk_nodes", _nodes(), source="osm:test")
+            edges = layers.upsert_layer(conn, "walk_edges", _edges(), source="osm:test")
         assert (nodes.inserted, nodes.updated) == ((3, 0) if round_ == 0 else (0, 3))
         assert edges.total == 2
     with clean_db.connect() as conn:
@@ -51,10 +51,10 @@ def test_upsert_twice_keeps_row_counts_and_ids(clean_db):
 def test_unknown_reference_is_refused_and_nothing_stored(clean_db):
     with pytest.raises(ValueError, match="v_ref names rows that walk_nodes does not have"):
         with clean_db.begin() as conn:
-            store.upsert_layer(conn, "walk_nodes", _nodes(), source="osm:test")
-            store.upsert_layer(conn, "walk_edges", _edges(v_last="node/999"), source="osm:test")
+            layers.upsert_layer(conn, "walk_nodes", _nodes(), source="osm:test")
+            layers.upsert_layer(conn, "walk_edges", _edges(v_last="node/999"), source="osm:test")
     with clean_db.connect() as conn:
-        assert store.count_rows(conn)["walk_nodes"] == 0
+        assert layers.count_rows(conn)["walk_nodes"] == 0
 
 
 def test_polygons_become_multipolygons_and_arrays_survive(clean_db):
@@ -77,8 +77,8 @@ def test_polygons_become_multipolygons_and_arrays_survive(clean_db):
         crs="EPSG:4326",
     )
     with clean_db.begin() as conn:
-        store.upsert_layer(conn, "buildings", buildings, source="sample")
-        store.upsert_layer(conn, "households", households, source="sample")
+        layers.upsert_layer(conn, "buildings", buildings, source="sample")
+        layers.upsert_layer(conn, "households", households, source="sample")
     with clean_db.connect() as conn:
         assert conn.scalar(text("SELECT GeometryType(geom) FROM buildings")) == "MULTIPOLYGON"
         tags = conn.execute(text("SELECT source_id, tags FROM households ORDER BY source_id")).all()

@@ -3,7 +3,7 @@
 
 Communities run file mode on any area before their data is in PostGIS; it is also how the assignment is checked end
 to end on real streets (api.cli.centers_file reads and assigns). The stored commands run the code the API runs
-(api.centers_store, api.mapdata).
+(api.stored_centers, api.mapdata).
 """
 
 import sys
@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from api.cli.common import engine, fail, require_id, settings
+from api.storage import connect
 
 MAX_LISTED_LINES = 20  # moves, suggestions and reasons printed before "… and N more"
 
@@ -70,8 +71,8 @@ def assign_centers_command(
     stable: Annotated[bool, typer.Option(help="Keep the stored pairs where still possible")] = True,
 ) -> None:
     """Assign every stored household to a 党员中心户 of its grid (exact; capacities kept) and store the result."""
-    from api.centers_store import assign_and_store  # lazy: see api/cli/__init__.py
     from api.errors import CentersUnavailable
+    from api.stored_centers import assign_and_store  # lazy: see api/cli/__init__.py
 
     db = engine()
     typer.echo("中心户: assigning households on the walk network …")
@@ -97,14 +98,15 @@ def centers_map_command(
     out: Annotated[Path | None, typer.Option(help="Output HTML (default: <output_dir>/centers.html)")] = None,
 ) -> None:
     """Write the 中心户 map of the stored assignment as one self-contained HTML file."""
-    from api.mapdata import centers_map_from_db, count_map_households  # lazy: see api/cli/__init__.py
+    from api.mapdata import centers_map_from_db  # lazy: see api/cli/__init__.py
+    from api.storage.maps import count_map_households
     from maps import render_html
 
     for option, value in (("--community-id", community_id), ("--grid-id", grid_id)):
         require_id(option, value)
     config = settings()
     out = out or config.output_dir / "centers.html"
-    with engine(config.database_url).connect() as conn:
+    with connect(engine(config.database_url)) as conn:
         if count_map_households(conn, community_id=community_id, grid_id=grid_id) == 0:
             fail("no households to draw (wrong community or grid id?)")
         fmap, drawn = centers_map_from_db(

@@ -3,11 +3,11 @@
 from typing import NoReturn
 
 import typer
-from sqlalchemy import Engine
 
-from api.db import DB_INT_MAX, make_engine
-from api.migrate import SchemaNotReady, require_schema
 from api.settings import Settings
+from api.storage import Engine
+from api.storage.database import DB_INT_MAX, make_engine
+from api.storage.migrate import SchemaNotReady, require_schema
 
 
 def fail(message: str) -> NoReturn:

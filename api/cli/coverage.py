@@ -2,7 +2,7 @@
 coverage (十五分钟服务圈) from the command line.
 
 File mode lets planners run any area and checks the coverage method end to end; the stored commands run the code
-the API runs (api.coverage_store, api.mapdata).
+the API runs (api.coverage_state, api.mapdata).
 """
 
 import sys
@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from api.cli.common import engine, fail, require_id, settings
+from api.storage import connect
 
 
 def coverage_command(
@@ -106,9 +107,9 @@ def refresh_command(
 ) -> None:
     """Compute and store walking coverage of every building × service type if the network, buildings or points
     changed since the last run; print the residents left beyond the largest level per community and type."""
-    from api.coverage_queries import gap_stats  # lazy: see api/cli/__init__.py
-    from api.coverage_store import refresh
+    from api.coverage_state import refresh  # lazy: see api/cli/__init__.py
     from api.errors import CoverageUnavailable
+    from api.storage.coverage_stats import gap_stats
 
     config = settings()
     db = engine(config.database_url)
@@ -125,7 +126,7 @@ def refresh_command(
     )
     level = max(config.coverage_levels)
     speed = config.walk_profiles.get("standard", next(iter(config.walk_profiles.values())))
-    with db.connect() as conn:
+    with connect(db) as conn:
         rows = gap_stats(conn, by="community", profiles={"standard": speed}, levels=[level])
     communities: dict[str, list[str]] = {}
     for row in rows:
@@ -149,7 +150,8 @@ def coverage_map_command(
     """Write the planner map of the stored area as one self-contained HTML file."""
     from api.coverage_state import CoverageCache  # lazy: see api/cli/__init__.py
     from api.errors import CoverageUnavailable
-    from api.mapdata import planner_map_from_state, stored_service_types
+    from api.mapdata import planner_map_from_state
+    from api.storage.maps import stored_service_types
     from maps import render_html
 
     require_id("--community-id", community_id)
@@ -157,7 +159,7 @@ def coverage_map_command(
     if profile not in config.walk_profiles:
         fail(f"--profile must be one of {', '.join(config.walk_profiles)}; got {profile!r}")
     db = engine(config.database_url)
-    with db.connect() as conn:  # refuse an unknown type before computing (and storing) coverage
+    with connect(db) as conn:  # refuse an unknown type before computing (and storing) coverage
         present = stored_service_types(conn)
     if service_type not in present:
         fail(f"--type must be one of {', '.join(present) or '(no service points stored)'}; got {service_type!r}")
@@ -171,7 +173,7 @@ def coverage_map_command(
         fail(f"no buildings in community {community_id} (unknown id?)")
     out = out or config.output_dir / f"coverage-{service_type}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with db.connect() as conn:
+    with connect(db) as conn:
         fmap = planner_map_from_state(
             state,
             conn,

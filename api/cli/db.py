@@ -5,10 +5,10 @@ from typing import Annotated
 
 import typer
 
-from api import migrate
 from api.cli import centers, coverage, layers
 from api.cli.common import fail, require_database, settings
-from api.db import init_database
+from api.storage import migrate
+from api.storage.database import init_database
 
 DEMO_SERVICE_TYPE = "elderly_care"  # the planner map the demo writes, for the elderly walking profile
 DEMO_PROFILE = "elderly"

@@ -1,11 +1,12 @@
 """`gridmap check-grids` and `partition-grids`: 网格 on the stored area, with the code the API runs
-(api.grids_store)."""
+(api.stored_grids)."""
 
 from typing import Annotated
 
 import typer
 
 from api.cli.common import engine, fail, require_id
+from api.storage import connect, transaction
 
 
 def check_grids_command(
@@ -15,12 +16,12 @@ def check_grids_command(
 ) -> None:
     """Check the stored grids: gaps, overlaps, crossing community lines, codes, households off target."""
     from api.errors import GridsError  # lazy: see api/cli/__init__.py
-    from api.grids_store import check_stored
+    from api.stored_grids import check_stored
 
     require_id("--community-id", community_id)
     if not 1 <= min_households <= max_households:
         fail("the household target needs 1 ≤ --min-households ≤ --max-households")
-    with engine().connect() as conn:
+    with connect(engine()) as conn:
         try:
             table = check_stored(
                 conn, community_id=community_id, min_households=min_households, max_households=max_households
@@ -39,11 +40,12 @@ def partition_grids_command(
 ) -> None:
     """Draw grids of 300–500 households along a community's roads; print them, and store them with --store."""
     from api.errors import GridsError  # lazy: see api/cli/__init__.py
-    from api.grids_store import partition_stored, store_partition
+    from api.storage.grids import store_partition
+    from api.stored_grids import partition_stored
     from gis.errors import LayerError
 
     require_id("COMMUNITY_ID", community_id)
-    with engine().begin() as conn:
+    with transaction(engine()) as conn:
         try:
             result = partition_stored(conn, community_id, profile=profile)
             if store:

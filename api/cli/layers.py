@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from api.cli.common import engine, fail, settings
+from api.storage import connect
 
 
 def import_osm(
@@ -14,7 +15,7 @@ def import_osm(
     source: Annotated[str | None, typer.Option(help="Source name (default: osm:<file name>)")] = None,
 ) -> None:
     """Import walkable ways, buildings, service points and named compounds from OpenStreetMap."""
-    from api.importers import import_osm as run  # lazy: see api/cli/__init__.py
+    from api.storage.imports import import_osm as run  # lazy: see api/cli/__init__.py
     from gis.errors import OsmReadError
 
     db = engine()
@@ -44,7 +45,7 @@ def import_layer(
     source: Annotated[str | None, typer.Option(help="Source name (default: file:<file name>)")] = None,
 ) -> None:
     """Import grids, communities, buildings or service points from a file, checked, in one transaction."""
-    from api.layer_import import import_layer as run  # lazy: see api/cli/__init__.py
+    from api.storage.imports import import_layer as run  # lazy: see api/cli/__init__.py
     from gis.io import KINDS
 
     if kind not in KINDS:
@@ -81,7 +82,7 @@ def sample(
     load: Annotated[bool, typer.Option(help="Load into the database")] = True,
 ) -> None:
     """Generate the sample street (synthetic, the project's own) and load it."""
-    from api.importers import load_sample  # lazy: see api/cli/__init__.py
+    from api.storage.imports import load_sample  # lazy: see api/cli/__init__.py
     from gis.sample import generate_sample
 
     db = engine() if load else None  # refused before generating when the database is not set up
@@ -107,7 +108,7 @@ def overview_map(
     db = engine(config.database_url)
     out = out or config.output_dir / "overview.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with db.connect() as conn:
+    with connect(db) as conn:
         fmap = overview_from_db(conn, tiles=config.tiles, asset_base_url=None)
     out.write_text(render_html(fmap), encoding="utf-8")
     typer.echo(f"map written: {out}")

@@ -6,12 +6,13 @@ Households are named by their id only: no names, phones, rooms or tags leave thr
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import text
 
-from api.centers_store import assign_and_store, grid_load, last_run
 from api.deps import ConnectionDep, EngineDep, SettingsDep
 from api.errors import NotFound
 from api.params import Id, Offset, require_place
+from api.storage.centers import grid_load, last_run
+from api.storage.centers import uncovered as uncovered_households
+from api.stored_centers import assign_and_store
 
 router = APIRouter(prefix="/centers", tags=["centers 党员中心户"])
 
@@ -80,13 +81,4 @@ def uncovered(
 ) -> dict:
     """Households of the stored run that no center household looks after, with the reason."""
     require_place(conn, "grid", grid_id)
-    rows = conn.execute(
-        text(
-            "SELECT a.household_id, h.grid_id, h.building_id, a.reason FROM center_assignments a "
-            "JOIN households h ON h.id = a.household_id "
-            "WHERE a.status = 'uncovered' AND (CAST(:g AS bigint) IS NULL OR h.grid_id = :g) "
-            "ORDER BY h.grid_id, a.household_id LIMIT :limit OFFSET :offset"
-        ),
-        {"g": grid_id, "limit": limit, "offset": offset},
-    ).mappings()
-    return {"households": [dict(r) for r in rows]}
+    return {"households": uncovered_households(conn, grid_id, limit=limit, offset=offset)}

@@ -12,14 +12,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
-from api import coverage_queries as queries
-from api.coverage_state import CoverageCache, apply_changes, circles, compare, siting
-from api.coverage_store import CoverageState, refresh, stored_run
+from api.coverage_state import CoverageCache, CoverageState, apply_changes, circles, compare, refresh, siting
 from api.deps import ConnectionDep, EngineDep, SettingsDep
 from api.errors import InvalidParameter, NotFound, excerpt
 from api.openapi import GeoJSONResponse
 from api.params import Id, Minutes, Offset, Profile, ServiceType, require_place
 from api.settings import Settings
+from api.storage import coverage_stats as queries
+from api.storage.coverage import stored_run
 
 router = APIRouter(prefix="/coverage", tags=["coverage 十五分钟服务圈"])
 

@@ -8,9 +8,11 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.deps import ConnectionDep, EngineDep
 from api.errors import InvalidParameter
-from api.grids_store import check_stored, partition_stored, store_partition
 from api.openapi import GeoJSONResponse
 from api.params import Households, Id
+from api.storage import transaction
+from api.storage.grids import store_partition
+from api.stored_grids import check_stored, partition_stored
 
 router = APIRouter(prefix="/grids", tags=["grids 网格"])
 
@@ -54,7 +56,7 @@ class PartitionRequest(BaseModel):
 def partition(body: PartitionRequest, engine: EngineDep) -> Response:
     """Grids of 300–500 households along the community's roads, numbered west→east, north→south (GeoJSON with
     per-grid households and notes). With ``store`` they are stored, linked and tiling-checked in one transaction."""
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         result = partition_stored(
             conn,
             body.community_id,

@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
-from sqlalchemy import text
 
 from api.deps import ConnectionDep
+from api.storage import health as health_db
 
 router = APIRouter(tags=["health"])
 
@@ -16,6 +16,5 @@ def root() -> RedirectResponse:
 
 @router.get("/health")
 def health(conn: ConnectionDep) -> dict:
-    postgis = conn.scalar(text("SELECT postgis_lib_version()"))
-    revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
+    postgis, revision = health_db.versions(conn)
     return {"status": "ok", "database": "ok", "postgis": postgis, "schema_revision": revision}

@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import text
 
 from api.deps import ConnectionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound, excerpt
 from api.openapi import GeoJSONResponse
 from api.params import Offset, parse_bbox
+from api.storage import layers
 
 router = APIRouter(prefix="/collections", tags=["layers"])
 
@@ -68,24 +68,9 @@ def layer_items(
         limit = min(1000, settings.page_size_max)
     if limit > settings.page_size_max:
         raise InvalidParameter(f"limit must be at most {settings.page_size_max}")
-    box = parse_bbox(bbox)
-    where = "TRUE"
-    params: dict = {"limit": limit, "offset": offset}
-    if box:
-        where = "geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
-        params.update(x0=box[0], y0=box[1], x1=box[2], y1=box[3])
-    props = ", ".join(f"'{c}', {c}" for c in spec["properties"])
-    # The table and column names come from the whitelist above; values are bound parameters.
-    features = conn.scalar(
-        text(
-            "SELECT coalesce(json_agg(f), '[]'::json) FROM ("
-            f"SELECT 'Feature' AS type, id, ST_AsGeoJSON(geom, 7)::json AS geometry, "
-            f"json_build_object({props}) AS properties FROM {layer} WHERE {where} "
-            "ORDER BY id LIMIT :limit OFFSET :offset) f"
-        ),
-        params,
+    features, matched = layers.features_page(
+        conn, layer, spec["properties"], bbox=parse_bbox(bbox), limit=limit, offset=offset
     )
-    matched = conn.scalar(text(f"SELECT count(*) FROM {layer} WHERE {where}"), params)
     links = []
     if offset + len(features) < matched:
         next_url = request.url.include_query_params(offset=offset + limit, limit=limit)

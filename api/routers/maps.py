@@ -6,10 +6,8 @@ from typing import Annotated
 import folium
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import Connection
 
-from api.centers_store import require_stored_run
-from api.coverage_store import CoverageState
+from api.coverage_state import CoverageState
 from api.deps import ConnectionDep, SettingsDep
 from api.errors import InvalidParameter
 from api.map_cache import CACHE_CONTROL, MapPageCache, etag_matches
@@ -18,13 +16,14 @@ from api.mapdata import (
     OVERVIEW_DRAWS,
     PLANNER_DRAWS,
     centers_map_from_db,
-    count_map_households,
-    drawn_versions,
     overview_from_db,
     planner_map_from_state,
 )
 from api.params import Id, Profile, ServiceType
 from api.routers.coverage import StateDep
+from api.storage import Connection
+from api.storage.centers import require_stored_run
+from api.storage.maps import count_map_households, drawn_versions
 from maps import render_html
 
 router = APIRouter(prefix="/maps", tags=["maps"])

@@ -10,11 +10,12 @@ from typing import Annotated
 import pandas as pd
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from sqlalchemy import Connection, text
 
 from api.deps import ConnectionDep
 from api.params import Id, require_place
 from api.privacy import open_workload
+from api.storage import Connection
+from api.storage import workload as workload_db
 from gis.workload import grid_workload, worker_workload
 
 router = APIRouter(prefix="/workload", tags=["workload 工作量"])
@@ -23,13 +24,7 @@ FactorQuery = Annotated[float, Query(gt=1, le=10, description="Flag loads above 
 
 
 def _grid_table(conn: Connection, factor: float) -> pd.DataFrame:
-    households = pd.read_sql(
-        text("SELECT id::text AS source_id, grid_id::text AS grid_ref, tags FROM households"), conn
-    )
-    grids = pd.read_sql(
-        text("SELECT id::text AS source_id, community_id::text AS community_ref, code FROM grids ORDER BY code"), conn
-    )
-    centers = pd.read_sql(text("SELECT household_id::text AS household_ref FROM center_households"), conn)
+    households, grids, centers = workload_db.grid_inputs(conn)
     table = grid_workload(households, grids=grids, center_households=centers, factor=factor)
     return table.merge(grids.rename(columns={"source_id": "grid_ref"})[["grid_ref", "code"]], on="grid_ref")
 
@@ -56,15 +51,7 @@ def grids(conn: ConnectionDep, factor: FactorQuery = 1.5, community_id: Id | Non
 @router.get("/workers")
 def workers(conn: ConnectionDep, factor: FactorQuery = 1.5) -> Response:
     """Per grid worker: grids (shared ones split evenly), households, special care, centers, load and the flag."""
-    people = pd.read_sql(
-        text(
-            "SELECT w.id::text AS source_id, w.name, "
-            "coalesce(array_agg(g.grid_id::text) FILTER (WHERE g.grid_id IS NOT NULL), '{}') AS grid_refs "
-            "FROM grid_workers w LEFT JOIN grid_worker_grids g ON g.worker_id = w.id "
-            "GROUP BY w.id, w.name ORDER BY w.id"
-        ),
-        conn,
-    )
+    people = workload_db.grid_workers(conn)
     table = worker_workload(_grid_table(conn, factor), people, factor=factor)
     table = table.rename(columns={"worker_ref": "worker_id"})
     table["worker_id"] = pd.to_numeric(table["worker_id"])

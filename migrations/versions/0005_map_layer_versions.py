@@ -3,7 +3,7 @@
 Rendered map pages are kept per version of the layers they draw (api.map_cache): the overview
 draws compounds and the 中心户 map draws center households, so a change of either must move a counter as a change
 of grids or buildings does. Same trigger function as 0002. The planner's in-memory coverage ignores these two
-counters (api.coverage_store.COVERAGE_STATE_LAYERS), so editing a compound does not rebuild it.
+counters (api.storage.coverage.COVERAGE_STATE_LAYERS), so editing a compound does not rebuild it.
 
 Revision ID: 0005
 Revises: 0004

@@ -1,24 +1,25 @@
-"""党员中心户 assignment on the stored layers: load, assign (exact, stable), store, and read back per grid.
+"""党员中心户 in the database: what an assignment reads, the stored run, and its pairs read back per grid.
 
-The previous run's pairs are the ``previous`` of the next one, so a household keeps its contact person unless its
-pair became impossible (center removed, grid changed, capacity cut) or a chain of moves is needed to make room;
-every run reports exactly who moved and why (gis.centers.assign). Nothing here reads or returns names, phones or tags.
+The stored run is replaced whole by each run (api.stored_centers). Nothing here reads or returns names, phones or
+tags.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import time
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
-from api.coverage_store import EDGES_SQL, NODES_SQL, read_frames
 from api.errors import CentersUnavailable
-from api.settings import Settings, get_settings
-from gis.centers import Assignment, Suggestions, run
+from api.storage.coverage import EDGES_SQL, NODES_SQL
+from api.storage.filters import optional
+from api.storage.frames import copy_in, read_frames
+
+if TYPE_CHECKING:
+    from api.stored_centers import CenterRun
 
 HOUSEHOLDS_SQL = """
 SELECT h.id, h.grid_id::text AS grid_id, h.building_id::text AS building, h.is_party_member,
@@ -56,52 +57,28 @@ LEFT JOIN households h ON h.grid_id = g.id
 LEFT JOIN center_households c ON c.household_id = h.id
 LEFT JOIN center_assignments a ON a.household_id = h.id
 LEFT JOIN households ac ON ac.id = a.center_id
-WHERE CAST(:grid_id AS bigint) IS NULL OR g.id = :grid_id
+WHERE {grid}
 GROUP BY g.id, g.code
 ORDER BY g.code
-"""
+""".format(grid=optional("g.id", "grid_id"))
 
 
-@dataclass(eq=False)
-class CenterRun:
-    """One assignment run: the result tables, suggested new centers, and the figures stored with it."""
-
-    assignment: Assignment
-    suggestions: Suggestions | None
-    counts: dict
-    seconds: float
+def read_inputs(conn: Connection) -> list[pd.DataFrame]:
+    """Households (with their center flag and capacity), building doors, walk edges and walk nodes, from one
+    snapshot (the caller's transaction)."""
+    return read_frames(conn, [HOUSEHOLDS_SQL, DOORS_SQL, EDGES_SQL, NODES_SQL])
 
 
-def assign_stored(
-    conn: Connection, *, stable: bool = True, suggest: bool = True, settings: Settings | None = None
-) -> CenterRun:
-    """Assign every stored household (in the caller's transaction, one snapshot) and suggest new centers: the
-    pipeline of `gis.centers.run`, snapping capped by the settings' ``max_snap_m``."""
-    start = time.perf_counter()
-    settings = settings or get_settings()
-    households, doors, edges, nodes = read_frames(conn, [HOUSEHOLDS_SQL, DOORS_SQL, EDGES_SQL, NODES_SQL])
-    if not len(households):
-        raise CentersUnavailable("no households are stored")
-    if not len(edges):
-        raise CentersUnavailable("no walk network is stored: import an OSM file or load the sample first")
-    previous = pd.read_sql(text(PREVIOUS_SQL), conn) if stable else None
-    if previous is not None and not len(previous):
-        previous = None
-    done = run(
-        households, nodes, edges, doors=doors, previous=previous, max_snap_m=settings.max_snap_m, suggest=suggest
-    )
-    result, suggestions = done.assignment, done.suggestions
-    rows = result.households
-    counts = {
-        "households": len(rows),
-        "centers": int((rows["status"] == "center").sum()),
-        "assigned": int(rows["status"].isin(["assigned", "kept", "moved", "new"]).sum()),
-        "uncovered": int((rows["status"] == "uncovered").sum()),
-        "moved": len(result.moves) if previous is not None else 0,
-        "total_walk_m": round(result.total_walk_m, 1),
-        "suggested_centers": 0 if suggestions is None else len(suggestions.centers),
-    }
-    return CenterRun(result, suggestions, counts, time.perf_counter() - start)
+def read_previous(conn: Connection) -> pd.DataFrame:
+    """The stored run's pairs (household, center), the ``previous`` of a stable run."""
+    return pd.read_sql(text(PREVIOUS_SQL), conn)
+
+
+def lock_for_run(conn: Connection) -> None:
+    """Taken first in a run's transaction, before its snapshot: a second run waits for this one's commit and then
+    reads its pairs as its previous (`store_run`'s TRUNCATE is not MVCC-safe: an older snapshot would read an empty
+    table)."""
+    conn.execute(text("LOCK TABLE center_assignments IN EXCLUSIVE MODE"))
 
 
 def store_run(conn: Connection, run: CenterRun) -> int:
@@ -119,25 +96,13 @@ def store_run(conn: Connection, run: CenterRun) -> int:
     buffer = io.StringIO()
     rows.to_csv(buffer, index=False, header=False, na_rep="\\N")
     buffer.seek(0)
-    cursor = conn.connection.dbapi_connection.cursor()
-    cursor.copy_expert(
+    copy_in(
+        conn,
         "COPY center_assignments (household_id, center_id, walk_m, status, reason, run_id) "
         "FROM STDIN WITH (FORMAT csv, NULL '\\N')",
         buffer,
     )
     return int(run_id)
-
-
-def assign_and_store(engine: Engine, *, stable: bool = True, settings: Settings | None = None) -> tuple[int, CenterRun]:
-    """Run and store in one REPEATABLE READ transaction: the pairs stored match the layers read."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            # first, before the snapshot: a second run waits for this one's commit and then reads its pairs as its
-            # previous (store_run's TRUNCATE is not MVCC-safe: an older snapshot would read an empty table)
-            conn.execute(text("LOCK TABLE center_assignments IN EXCLUSIVE MODE"))
-            done = assign_stored(conn, stable=stable, settings=settings)
-            return store_run(conn, done), done
 
 
 def grid_load(conn: Connection, grid_id: int | None = None) -> list[dict]:
@@ -154,3 +119,17 @@ def require_stored_run(conn: Connection) -> None:
     """Refuse to draw or read an assignment that was never stored (a `CentersUnavailable`, 409)."""
     if conn.scalar(text("SELECT count(*) FROM center_runs")) == 0:
         raise CentersUnavailable("no 中心户 assignment is stored yet: POST /centers/assign first")
+
+
+UNCOVERED_SQL = (
+    "SELECT a.household_id, h.grid_id, h.building_id, a.reason FROM center_assignments a "
+    "JOIN households h ON h.id = a.household_id "
+    f"WHERE a.status = 'uncovered' AND {optional('h.grid_id', 'g')} "
+    "ORDER BY h.grid_id, a.household_id LIMIT :limit OFFSET :offset"
+)
+
+
+def uncovered(conn: Connection, grid_id: int | None, *, limit: int, offset: int) -> list[dict]:
+    """A page of the households of the stored run that no center household looks after, with the reason."""
+    rows = conn.execute(text(UNCOVERED_SQL), {"g": grid_id, "limit": limit, "offset": offset}).mappings()
+    return [dict(r) for r in rows]

@@ -3,7 +3,7 @@
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from api import migrate
+from api.storage import migrate
 
 EXTENSIONS = ("postgis", "pgrouting")
 DB_INT_MAX = 2**63 - 1  # PostgreSQL bigint: every stored id, and OFFSET

@@ -1,4 +1,6 @@
-"""Move layer frames into PostGIS: COPY into a temporary table, then one upsert per layer.
+"""The stored layers: frames into PostGIS, pages of features out.
+
+Frames go in by COPY into a temporary table, then one upsert per layer.
 
 Rows are keyed by (source, source_id), so importing the same data again updates rows instead of duplicating them.
 Relations arrive as source ids (columns ending in ``_ref``, see docs/layers.md) and are resolved here to foreign
@@ -12,6 +14,8 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
+
+from api.storage.frames import copy_in
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,7 @@ def _copy_frame(conn: Connection, staging: str, frame: pd.DataFrame) -> None:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
     buffer.seek(0)
-    cursor = conn.connection.dbapi_connection.cursor()
-    cursor.copy_expert(f"COPY {staging} FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+    copy_in(conn, f"COPY {staging} FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
 
 
 def upsert_layer(
@@ -246,11 +249,31 @@ def count_rows(conn: Connection) -> dict[str, int]:
     return {table: conn.scalar(text(f"SELECT count(*) FROM {table}")) for table in LAYERS}
 
 
-PLACE_TABLES = {"street": "streets", "community": "communities", "grid": "grids"}
-
-
-def place_exists(conn: Connection, kind: str, place_id: int) -> bool:
-    """Whether a street, community or grid with this id is stored."""
-    # the table name comes from the whitelist above; the id is a bound parameter
-    sql = f"SELECT EXISTS (SELECT 1 FROM {PLACE_TABLES[kind]} WHERE id = :id)"
-    return bool(conn.scalar(text(sql), {"id": place_id}))
+def features_page(
+    conn: Connection,
+    layer: str,
+    properties: list[str],
+    *,
+    bbox: tuple[float, float, float, float] | None,
+    limit: int,
+    offset: int,
+) -> tuple[list, int]:
+    """A page of `layer`'s features (GeoJSON dicts with `properties`) and how many match, optionally within `bbox`
+    (WGS84). `layer` and `properties` must come from a whitelist: they are written into the SQL."""
+    where = "TRUE"
+    params: dict = {"limit": limit, "offset": offset}
+    if bbox:
+        where = "geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
+        params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
+    props = ", ".join(f"'{c}', {c}" for c in properties)
+    features = conn.scalar(
+        text(
+            "SELECT coalesce(json_agg(f), '[]'::json) FROM ("
+            f"SELECT 'Feature' AS type, id, ST_AsGeoJSON(geom, 7)::json AS geometry, "
+            f"json_build_object({props}) AS properties FROM {layer} WHERE {where} "
+            "ORDER BY id LIMIT :limit OFFSET :offset) f"
+        ),
+        params,
+    )
+    matched = conn.scalar(text(f"SELECT count(*) FROM {layer} WHERE {where}"), params)
+    return features, matched

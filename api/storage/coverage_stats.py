@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from api.storage.filters import optional
 from gis.coverage import COMPLETE_SHARE, REQUIRED_TYPES
 
 # Group key → (SQL expression of the group id, label table joined as l, label column); a whitelist, never user text.
@@ -32,7 +33,8 @@ GROUPS = {
 # whole, so the 930k coverage rows pass through one hash join instead of three, and unlike a MATERIALIZED CTE the
 # planner still knows ``id`` is unique and hashes this side); labels are joined to the aggregated rows only. Weights
 # are int so that sums accumulate in int8, not numeric. ``state`` (same snapshot) keys the in-process cache below.
-STATS_SQL = """
+STATS_SQL = (
+    """
 WITH people AS (
     SELECT building_id, count(*)::int AS households, sum(size)::int AS residents FROM households GROUP BY building_id
 ), weights AS (
@@ -43,7 +45,9 @@ WITH people AS (
     LEFT JOIN grids g ON g.id = b.grid_id
     LEFT JOIN communities m ON m.id = g.community_id
     LEFT JOIN streets s ON s.id = m.street_id
-    WHERE CAST(:group_filter AS bigint) IS NULL OR {group_id} = :group_filter
+    WHERE """
+    + optional("{group_id}", "group_filter")
+    + """
     OFFSET 0
 ), sums AS (
     SELECT w.group_id, c.service_type,
@@ -51,13 +55,16 @@ WITH people AS (
            {covered}
     FROM building_coverage c
     JOIN weights w ON w.id = c.building_id
-    WHERE CAST(:service_type AS text) IS NULL OR c.service_type = :service_type
+    WHERE """
+    + optional("c.service_type", "service_type", "text")
+    + """
     GROUP BY w.group_id, c.service_type
 )
 SELECT x.*, {group_label} AS group_name, ({state}) AS state
 FROM sums x {label_join}
 ORDER BY group_name NULLS LAST, x.group_id, x.service_type
 """
+)
 # One set of covered sums per (profile, level) budget :budget_<i>, in the same pass over the rows.
 COVERED_SQL = """count(*) FILTER (WHERE c.walk_m <= :budget_{i}) AS buildings_covered_{i},
            coalesce(sum(w.households) FILTER (WHERE c.walk_m <= :budget_{i}), 0) AS households_covered_{i},
@@ -133,9 +140,9 @@ JOIN buildings b ON b.id = c.building_id
 LEFT JOIN grids g ON g.id = b.grid_id
 WHERE c.service_type = :service_type
   AND (c.walk_m IS NULL OR c.walk_m > :budget_m)
-  AND (CAST(:grid_id AS bigint) IS NULL OR b.grid_id = :grid_id)
-  AND (CAST(:community_id AS bigint) IS NULL OR g.community_id = :community_id)
-"""
+  AND {grid}
+  AND {community}
+""".format(grid=optional("b.grid_id", "grid_id"), community=optional("g.community_id", "community_id"))
 UNCOVERED_SQL = (
     """
 WITH page AS (
