@@ -134,3 +134,14 @@ class ServerThread(threading.Thread):
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.join(timeout=10)
+
+
+DB_FIXTURES = {"database_url", "engine", "empty_database"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that asks (directly or through its fixtures) for a database `db`, so `-m "not db"` runs the
+    pure ones (gis/, most of maps/) without PostgreSQL."""
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)

@@ -8,8 +8,8 @@ import shapely
 
 from gis.coverage import BUFFER_M, SIMPLIFY_M, service_circle, service_circles
 from gis.network import endpoint_distances, snap_points
-from tests.test_coverage import service_layer
-from tests.test_network import reference_walks, zhuhai, zhuhai_graph
+from tests.gis.test_coverage import service_layer
+from tests.gis.test_network import reference_walks, zhuhai, zhuhai_graph
 
 TOLERANCE = 0.5  # metres: reprojection to lon/lat and back
 

@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import dijkstra
 from gis.io import OsmExtract, read_osm
 from gis.network import ZERO_M, access_points, build_walk_graph, endpoint_distances, point_distances, snap_points
 
-OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
+OSM_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "osm"
 ZHUHAI = OSM_DIR / "zhuhai-xiangzhou.osm"
 
 

@@ -24,9 +24,9 @@ from maps import render_html
 from maps.base import escape
 from maps.overview import overview_map
 from maps.render import is_installed
+from tests.api.cli.test_centers_cli import households_from_osm, run_cli, write_geojson
 from tests.chromium import chromium_driver, js_errors, save_screenshot
 from tests.conftest import ServerThread, need_shared_data, sample_loaded
-from tests.test_centers_cli import households_from_osm, run_cli, write_geojson
 
 PAYLOADS = (
     "{{7*7}} clinic",

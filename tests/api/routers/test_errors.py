@@ -21,7 +21,7 @@ from api.errors import (
 from api.openapi import ERROR_RESPONSES
 from gis.errors import LayerError
 
-ROUTERS = Path(__file__).resolve().parents[1] / "api" / "routers"
+ROUTERS = Path(__file__).resolve().parents[3] / "api" / "routers"
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from gis.io import check_grid_tiling
 
 GK = 4547  # CGCS2000 GK CM 114E: shapes drawn in metres around Zhuhai
 X0, Y0 = 450_000, 2_460_000
-SHARED_OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
+SHARED_OSM = Path(__file__).resolve().parents[3] / "shared" / "data" / "osm"
 
 
 def m(geoms, **columns) -> gpd.GeoDataFrame:

@@ -6,7 +6,7 @@ import shapely
 from gis.centers import run as run_centers
 from gis.coverage import run as run_coverage
 from gis.defaults import MAX_SNAP_M
-from tests.test_network import line_frames
+from tests.gis.test_network import line_frames
 
 # a straight street of 400 m; households 10 m beside it, one of them 2 km away (wrong coordinates)
 NODES, EDGES = line_frames(

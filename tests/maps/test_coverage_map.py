@@ -32,7 +32,7 @@ from maps.coverage_style import (
 )
 from maps.labels import LAYER_NAMES, circle_layer_name
 from tests.chromium import chromium_driver, js_errors, save_screenshot
-from tests.test_maps import CDN_HOSTS, RENDER_TOOLTIPS
+from tests.maps.test_maps import CDN_HOSTS, RENDER_TOOLTIPS
 
 XSS = "<img src=x onerror=window.__xss=1>"
 XSS_TYPE = "<img src=x onerror=window.__xss=2>"

@@ -27,7 +27,7 @@ from gis.coverage import (
     updated_report,
 )
 from gis.network import build_walk_graph
-from tests.test_network import line_frames, lonlat_points, reference_walks, zhuhai, zhuhai_graph
+from tests.gis.test_network import line_frames, lonlat_points, reference_walks, zhuhai, zhuhai_graph
 
 # A service layer written down for the test (made up, inside the extract's bounds 113.517–113.5571 E,
 # 22.2664–22.2881 N). OSM has few real service points there, and these are not claimed to be real.

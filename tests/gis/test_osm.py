@@ -18,7 +18,7 @@ from pyproj import Geod
 from gis.errors import OsmReadError
 from gis.io.osm import OsmExtract, is_walkable, read_osm, service_type
 
-SHARED_OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
+SHARED_OSM = Path(__file__).resolve().parents[3] / "shared" / "data" / "osm"
 ZHUHAI, ZHUHAI_PBF, BEIJING = "zhuhai-xiangzhou.osm", "zhuhai-xiangzhou.osm.pbf", "beijing-wangjing.osm"
 # whole-file reference table of ../shared/data/README.md: walkable km, walkable ways, buildings
 REFERENCE = {ZHUHAI: (181.18, 751, 358), ZHUHAI_PBF: (181.18, 751, 358), BEIJING: (83.17, 240, 226)}

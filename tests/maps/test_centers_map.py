@@ -18,9 +18,9 @@ from shapely.geometry import Point, box
 
 from maps.base import external_urls
 from maps.centers import CENTER_LAYERS, HULL_NOTE, CentersLegend, centers_map
+from tests.api.cli.test_centers_cli import frame_of, households_from_osm, osm_path, read_result, run_cli, write_geojson
 from tests.chromium import chromium_driver, js_errors, save_screenshot
-from tests.test_centers_cli import frame_of, households_from_osm, osm_path, read_result, run_cli, write_geojson
-from tests.test_maps import RENDER_TOOLTIPS
+from tests.maps.test_maps import RENDER_TOOLTIPS
 
 XSS = "<img src=x onerror=window.__xss=1>"
 X0, Y0 = 113.55, 22.27  # Zhuhai

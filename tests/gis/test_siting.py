@@ -13,8 +13,8 @@ from scipy.sparse import csr_array
 
 from gis.coverage import add_service, coverage, exact_sites, greedy_sites, population, reach_matrix, suggest_sites
 from gis.network import access_points, build_walk_graph, snap_points
-from tests.test_coverage import service_layer
-from tests.test_network import line_frames, zhuhai, zhuhai_graph
+from tests.gis.test_coverage import service_layer
+from tests.gis.test_network import line_frames, zhuhai, zhuhai_graph
 
 LEVEL, PROFILE = 10, "elderly"  # 480 m: leaves enough uncovered buildings to choose among
 
