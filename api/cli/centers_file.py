@@ -7,6 +7,7 @@ household may). File mode has only ids: no names, no phones.
 """
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,14 @@ import shapely
 from gis.centers import DEFAULT_CAPACITY, CentersRun, run
 from gis.crs import reconcile_crs, to_wgs84
 from gis.errors import CrsError, LayerError
-from gis.io import MAX_LISTED, check_geometries_present, check_geometry_types, check_in_china, feature_label
+from gis.io import (
+    MAX_LISTED,
+    check_geometries_present,
+    check_geometry_types,
+    check_in_china,
+    coordinate_problem,
+    feature_label,
+)
 
 GEOJSON_SUFFIXES = (".geojson", ".json")
 TRUE_TEXT = {"true", "t", "yes", "y", "1"}
@@ -59,6 +67,13 @@ def _geojson(path: Path, frame: Any) -> Any:
     features = (data.get("features") or []) if isinstance(data, dict) else []
     if "id" not in frame.columns and len(features) == len(frame) and all("id" in f for f in features):
         frame["id"] = [f["id"] for f in features]
+    if len(features) == len(frame):  # GDAL read these geometries as missing: say why instead
+        problems = [coordinate_problem(f.get("geometry") if isinstance(f, dict) else None) for f in features]
+        bad = [(i, why) for i, why in enumerate(problems) if why]
+        if bad:
+            listed = "; ".join(f"{feature_label(frame, i, 'id')}: {why}" for i, why in bad[:MAX_LISTED])
+            more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+            raise LayerError(f"{path.name}: {listed}{more}")
     return frame.crs if isinstance(data, dict) and data.get("crs") else None
 
 
@@ -79,7 +94,9 @@ def read_households(path: Path, *, crs: str | None = "EPSG:4326") -> Any:
     if not path.is_file():
         raise LayerError(f"{path.name}: file not found ({path})")
     try:
-        raw = gpd.read_file(path, engine="pyogrio")
+        with warnings.catch_warnings():  # GDAL warns of unreadable coordinates; _geojson names them instead
+            warnings.simplefilter("ignore", RuntimeWarning)
+            raw = gpd.read_file(path, engine="pyogrio")
     except Exception as exc:  # noqa: BLE001 - any reader failure means the same thing to the user
         raise LayerError(f"{path.name}: cannot read the file ({type(exc).__name__}: {exc})") from exc
     if raw.empty:

@@ -1,7 +1,7 @@
 """Data in: OpenStreetMap files (`osm`), users' layer files (`layers`) and the checks every layer passes
 (`validate`). Both readers have a `service_type`; import it from its module."""
 
-from gis.io.layers import COLUMNS, KINDS, SERVICE_TYPES, LayerReport, read_layer
+from gis.io.layers import COLUMNS, KINDS, SERVICE_TYPES, LayerReport, coordinate_problem, read_layer
 from gis.io.osm import OsmExtract, is_walkable, read_osm
 from gis.io.validate import (
     MAX_LISTED,
@@ -28,6 +28,7 @@ __all__ = [
     "check_geometry_types",
     "check_grid_tiling",
     "check_in_china",
+    "coordinate_problem",
     "feature_label",
     "is_walkable",
     "read_layer",

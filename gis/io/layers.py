@@ -184,7 +184,7 @@ def _positions(coordinates: Any) -> Iterator[Any]:
         yield coordinates
 
 
-def _coordinate_problem(geometry: Any) -> str | None:
+def coordinate_problem(geometry: Any) -> str | None:
     """Why GDAL cannot read a GeoJSON geometry's coordinates (it drops the geometry with only a warning), or None.
 
     A missing geometry (null) is not a coordinate problem: check_geometries_present names it.
@@ -193,7 +193,7 @@ def _coordinate_problem(geometry: Any) -> str | None:
         return None
     if geometry.get("type") == "GeometryCollection":
         parts = geometry.get("geometries")
-        return next((p for p in map(_coordinate_problem, parts if isinstance(parts, list) else []) if p), None)
+        return next((p for p in map(coordinate_problem, parts if isinstance(parts, list) else []) if p), None)
     if "coordinates" not in geometry:
         return f"{geometry.get('type', 'geometry')} has no coordinates"
     for position in _positions(geometry["coordinates"]):
@@ -220,7 +220,7 @@ def _read(
         if len(layers) > 1:
             raise LayerError(f"has {len(layers)} layers ({', '.join(layers)}); say which one to read")
     with warnings.catch_warnings():
-        # GDAL warns about unreadable coordinates and drops the geometry; _coordinate_problem says which and why.
+        # GDAL warns about unreadable coordinates and drops the geometry; coordinate_problem says which and why.
         warnings.simplefilter("ignore", RuntimeWarning)
         gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
     declared = gdf.crs
@@ -234,7 +234,7 @@ def _read(
             gdf["id"] = [f["id"] for f in features]  # RFC 7946 feature ids (GDAL hides integer ones as FIDs)
         if len(features) == len(gdf):
             geometries = [f.get("geometry") if isinstance(f, dict) else None for f in features]
-            problems = [(i, _coordinate_problem(g)) for i, g in enumerate(geometries)]
+            problems = [(i, coordinate_problem(g)) for i, g in enumerate(geometries)]
             _fail(gdf, [(i, why) for i, why in problems if why], id_field)
     return gdf, declared
 

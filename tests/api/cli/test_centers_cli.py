@@ -366,6 +366,10 @@ BAD_INPUT = {
     ),
     "is_center": ([_point({**OTHER, "is_center": "maybe"})], "is_center 'maybe' is not true/false"),
     "outside China": ([_point(GOOD, {"type": "Point", "coordinates": [2.35, 48.85]})], "feature 1 (id 'h1')"),
+    "coordinates not numbers": (  # GDAL drops such a geometry with a warning; named here, without the warning
+        [_point(GOOD), _point(OTHER, {"type": "Point", "coordinates": ["113.5x", 22.2]})],
+        "feature 2 (id 'h2'): coordinates [\"113.5x\", 22.2] are not numbers",
+    ),
 }
 
 
