@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import engine, fail, require_id, settings
+from api.cli.common import engine, fail, require_id, settings, write_map
 from api.storage import connect
 
 MAX_LISTED_LINES = 20  # moves, suggestions and reasons printed before "… and N more"
@@ -37,7 +37,6 @@ def centers_command(
     from api.cli import centers_file as files  # lazy: see api/cli/__init__.py
     from gis.errors import LayerError, OsmReadError
     from gis.io import read_osm
-    from maps import render_html
     from maps.centers import centers_map
 
     started = time.perf_counter()
@@ -62,9 +61,7 @@ def centers_command(
     typer.echo(f"centers written: {out} ({len(table)} rows) in {time.perf_counter() - started:.1f} s")
     if map_path is not None:
         fmap = centers_map(households=frame, table=result.households, suggestions=suggestions, osm_data=True)
-        map_path.parent.mkdir(parents=True, exist_ok=True)
-        map_path.write_text(render_html(fmap), encoding="utf-8")
-        typer.echo(f"map written: {map_path}")
+        write_map(fmap, map_path)
 
 
 def assign_centers_command(
@@ -100,7 +97,6 @@ def centers_map_command(
     """Write the 中心户 map of the stored assignment as one self-contained HTML file."""
     from api.mapdata import centers_map_from_db  # lazy: see api/cli/__init__.py
     from api.storage.maps import count_map_households
-    from maps import render_html
 
     for option, value in (("--community-id", community_id), ("--grid-id", grid_id)):
         require_id(option, value)
@@ -112,9 +108,7 @@ def centers_map_command(
         fmap, drawn = centers_map_from_db(
             conn, community_id=community_id, grid_id=grid_id, tiles=config.tiles, asset_base_url=None
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(fmap), encoding="utf-8")
-    typer.echo(f"map written: {out} ({drawn} households)")
+    write_map(fmap, out, f" ({drawn} households)")
 
 
 def _more(n: int) -> None:

@@ -55,6 +55,14 @@ def _flag(value: Any) -> bool | None:
     return True if text.lower() in TRUE_TEXT else False if text.lower() in FALSE_TEXT else None
 
 
+def _refuse(path: Path, frame: Any, bad: list[tuple[int, str]]) -> None:
+    """Refuse the file naming each bad feature (number and id) and why, the first `MAX_LISTED` of them."""
+    if bad:
+        listed = "; ".join(f"{feature_label(frame, i, 'id')}: {why}" for i, why in bad[:MAX_LISTED])
+        more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+        raise LayerError(f"{path.name}: {listed}{more}")
+
+
 def _geojson(path: Path, frame: Any) -> Any:
     """The CRS the file declares (None when it declares none: GDAL says WGS84 for every GeoJSON), and RFC 7946
     feature ids as the ``id`` column when the properties have none (GDAL hides integer ones as FIDs)."""
@@ -69,11 +77,7 @@ def _geojson(path: Path, frame: Any) -> Any:
         frame["id"] = [f["id"] for f in features]
     if len(features) == len(frame):  # GDAL read these geometries as missing: say why instead
         problems = [coordinate_problem(f.get("geometry") if isinstance(f, dict) else None) for f in features]
-        bad = [(i, why) for i, why in enumerate(problems) if why]
-        if bad:
-            listed = "; ".join(f"{feature_label(frame, i, 'id')}: {why}" for i, why in bad[:MAX_LISTED])
-            more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
-            raise LayerError(f"{path.name}: {listed}{more}")
+        _refuse(path, frame, [(i, why) for i, why in enumerate(problems) if why])
     return frame.crs if isinstance(data, dict) and data.get("crs") else None
 
 
@@ -86,10 +90,7 @@ def read_households(path: Path, *, crs: str | None = "EPSG:4326") -> Any:
     """
 
     def fail(bad: list[tuple[int, str]]) -> None:
-        if bad:
-            listed = "; ".join(f"{feature_label(raw, i, 'id')}: {why}" for i, why in bad[:MAX_LISTED])
-            more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
-            raise LayerError(f"{path.name}: {listed}{more}")
+        _refuse(path, raw, bad)
 
     if not path.is_file():
         raise LayerError(f"{path.name}: file not found ({path})")

@@ -1,6 +1,7 @@
 """What every command shares: the one error exit, the settings, and an engine on a database that has the schema."""
 
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
 
@@ -20,6 +21,15 @@ def require_id(option: str, value: int | None) -> None:
     """Refuse in one line a value that cannot be a stored id, instead of sending it to the database."""
     if value is not None and not 1 <= value <= DB_INT_MAX:
         fail(f"{option} must be a stored id between 1 and {DB_INT_MAX}; got {value}")
+
+
+def write_map(fmap: Any, path: Path, detail: str = "") -> None:
+    """Render a folium map (`maps.render_html`: data never a template) to one self-contained HTML file; say where."""
+    from maps import render_html  # lazy: see api/cli/__init__.py
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(fmap), encoding="utf-8")
+    typer.echo(f"map written: {path}{detail}")
 
 
 def settings() -> Settings:

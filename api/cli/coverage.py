@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import engine, fail, require_id, settings
+from api.cli.common import engine, fail, require_id, settings, write_map
 from api.storage import connect
 
 
@@ -70,7 +70,6 @@ def coverage_command(
 
 def _write_map(map_path, extract, graph, result, table, points, profile, map_type, suggest) -> None:
     from gis.coverage import service_circles, suggest_sites  # lazy: see api/cli/__init__.py
-    from maps import render_html
     from maps.coverage import coverage_map
 
     service_type = map_type or str(points["type"].iloc[0])
@@ -97,9 +96,7 @@ def _write_map(map_path, extract, graph, result, table, points, profile, map_typ
         suggestions=suggestions,
         osm_data=True,
     )
-    map_path.parent.mkdir(parents=True, exist_ok=True)
-    map_path.write_text(render_html(fmap), encoding="utf-8")
-    typer.echo(f"map written: {map_path}")
+    write_map(fmap, map_path)
 
 
 def refresh_command(
@@ -152,7 +149,6 @@ def coverage_map_command(
     from api.errors import CoverageUnavailable
     from api.mapdata import planner_map_from_state
     from api.storage.maps import stored_service_types
-    from maps import render_html
 
     require_id("--community-id", community_id)
     config = settings()
@@ -172,7 +168,6 @@ def coverage_map_command(
     if community_id is not None and not (state.buildings["community_id"] == community_id).any():
         fail(f"no buildings in community {community_id} (unknown id?)")
     out = out or config.output_dir / f"coverage-{service_type}.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
     with connect(db) as conn:
         fmap = planner_map_from_state(
             state,
@@ -184,5 +179,4 @@ def coverage_map_command(
             suggest=suggest,
             asset_base_url=None,
         )
-    out.write_text(render_html(fmap), encoding="utf-8")
-    typer.echo(f"map written: {out}")
+    write_map(fmap, out)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import engine, fail, settings
+from api.cli.common import engine, fail, settings, write_map
 from api.storage import connect
 
 
@@ -102,13 +102,10 @@ def overview_map(
 ) -> None:
     """Write the overview map (grids, buildings, service points, compounds) as one self-contained HTML file."""
     from api.mapdata import overview_from_db  # lazy: see api/cli/__init__.py
-    from maps import render_html
 
     config = settings()
     db = engine(config.database_url)
     out = out or config.output_dir / "overview.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
     with connect(db) as conn:
         fmap = overview_from_db(conn, tiles=config.tiles, asset_base_url=None)
-    out.write_text(render_html(fmap), encoding="utf-8")
-    typer.echo(f"map written: {out}")
+    write_map(fmap, out)
