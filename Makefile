@@ -5,6 +5,7 @@ demo: setup
 	.venv/bin/gridmap demo
 
 test: setup-test
+	.venv/bin/mypy
 	.venv/bin/python -m pytest -q -rs
 
 setup:

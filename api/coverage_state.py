@@ -86,7 +86,7 @@ def refresh(engine: Engine, settings: Settings, *, force: bool = False) -> tuple
     with transaction(engine, isolation_level="REPEATABLE READ") as conn:
         coverage_db.lock_for_refresh(conn)  # first, before the snapshot (a concurrent refresh waits: no 500)
         run = coverage_db.stored_run(conn)
-        if not force and coverage_db.is_current(run, conn, settings):
+        if not force and run is not None and coverage_db.is_current(run, conn, settings):
             return run, None
         state = compute_state(conn, settings)
         return coverage_db.store_state(conn, state, settings), state

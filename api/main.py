@@ -20,6 +20,8 @@ from api.storage.database import make_engine
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "maps" / "static"
 
+OPENAPI_URL = "/openapi.json"
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served below with gridmap's own Swagger UI files
         redoc_url=None,
+        openapi_url=OPENAPI_URL,
         responses=ERROR_RESPONSES,  # every error is {code, detail} (api.handlers), a 422 too
     )
     install_openapi(app, settings)
@@ -64,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url,
+            openapi_url=OPENAPI_URL,
             title=f"{app.title} — API docs",
             swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",

@@ -5,7 +5,7 @@ past PostgreSQL's bigint used to reach the database and come back as a 500), and
 what is checked. Value sets that depend on settings (walking profiles) are added to the schema by api.openapi.
 """
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
@@ -25,8 +25,12 @@ Minutes = Annotated[
     Field(gt=0, le=MAX_LEVEL_MIN, allow_inf_nan=False, description="Walking minutes (0 < level ≤ 120)"),
 ]
 Households = Annotated[int, Field(ge=1, le=MAX_TARGET_HOUSEHOLDS, description="Households per grid (1 … 100000)")]
-# The service point types of gis.io.layers (the database refuses others), declared as an enum in the schema.
-ServiceType = Literal[tuple(SERVICE_TYPES)]  # type: ignore[valid-type]
+# The service point types of gis.io.layers (the database refuses others), declared as an enum in the schema. A
+# Literal built at run time is not a type to mypy, which checks a plain str instead.
+if TYPE_CHECKING:
+    ServiceType = str
+else:
+    ServiceType = Literal[tuple(SERVICE_TYPES)]
 Profile = Annotated[
     str,
     Field(

@@ -42,6 +42,8 @@ def _tags(value: object) -> list[str]:
         return []
     if isinstance(value, str):  # a JSON-ish or comma-separated list from a file
         return [t.strip(" '\"[]") for t in value.split(",") if t.strip(" '\"[]")]
+    if not isinstance(value, Iterable):
+        raise TypeError(f"tags must be a list or a comma-separated text, not {type(value).__name__}")
     return [str(t) for t in value]
 
 

@@ -147,7 +147,7 @@ class LocalAssets(MacroElement):
         self._name = "LocalAssets"
         self.asset_base_url = asset_base_url.rstrip("/") if asset_base_url is not None else None
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]  # a MacroElement adds to the page, returns None
         figure = self.get_root()
         assert isinstance(figure, Figure), "LocalAssets must be inside a Figure"
         if self.asset_base_url is None:

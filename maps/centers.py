@@ -180,7 +180,7 @@ def _layer(
 ) -> folium.GeoJson:
     """One overlay with escaped properties `fields` shown in its tooltip; lines and polygons get the CSS class
     `css` through the layer's options (markers through the marker's own ``class_name``)."""
-    css_option = {"className": css} if css else {}
+    css_option: dict[str, Any] = {"className": css} if css else {}
     properties = [*fields, *(["k"] if "k" in gdf else [])]
     tooltip = None
     if fields:
@@ -289,8 +289,9 @@ def centers_map(
         grid_style["dashArray"] = "5 4"
     if len(outlines):
         fields = ["code", "households", "centers", "capacity", "assigned", "uncovered", "mean_walk"]
-        label = {"on_each_feature": GRID_CODE_LABEL}  # the grid's code (file mode: its id) on the map
-        _layer(outlines, key="grids", style=grid_style, fields=fields, css="gridmap-grid", **label).add_to(fmap)
+        _layer(  # with the grid's code (file mode: its id) on the map
+            outlines, key="grids", style=grid_style, fields=fields, css="gridmap-grid", on_each_feature=GRID_CODE_LABEL
+        ).add_to(fmap)
     k = colour.reindex(assigned["center_id"].to_numpy()).fillna(0).astype(int).to_numpy()
     if len(assigned):
         ends_xy = shapely.get_coordinates(ends.reindex(assigned["center_id"].to_numpy()).to_numpy())

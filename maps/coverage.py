@@ -375,8 +375,8 @@ def coverage_map(
     )
     for frame, name, base in layers:
         if len(frame):
-            style = functools.partial(_class_style, base=base, colours=colours)
-            layer = folium.GeoJson(feature_collection(frame, fields), name=escape(name), style_function=style)
+            style_of = functools.partial(_class_style, base=base, colours=colours)
+            layer = folium.GeoJson(feature_collection(frame, fields), name=escape(name), style_function=style_of)
             layer.add_child(WalkTooltip(**tooltip))
             layer.add_to(fmap)
 

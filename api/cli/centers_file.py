@@ -123,7 +123,7 @@ def read_households(path: Path, *, crs: str | None = "EPSG:4326") -> Any:
 
     ids = [_text(v) for v in raw["id"]]
     fail([(i, "id is missing") for i, v in enumerate(ids) if v is None])
-    seen: dict[str, int] = {}
+    seen: dict[str | None, int] = {}
     fail([(i, f"id {v!r} is also on feature {seen[v] + 1}") for i, v in enumerate(ids) if seen.setdefault(v, i) != i])
     grids = [_text(v) for v in raw["grid_id"]]
     fail([(i, "grid_id is missing: every household belongs to one grid") for i, g in enumerate(grids) if g is None])

@@ -21,7 +21,7 @@ def _ids(frame, columns: list[str]) -> list[dict]:
     """Rows with ids as integers (the stored ids) and NaN as null."""
     out = []
     for row in frame[columns].itertuples(index=False):
-        item = {}
+        item: dict[str, object] = {}
         for name, value in zip(columns, row, strict=True):
             if value is None or (isinstance(value, float) and value != value):
                 item[name] = None

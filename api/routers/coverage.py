@@ -75,7 +75,7 @@ def refresh_coverage(engine: EngineDep, settings: SettingsDep, force: bool = Fal
     return {"recomputed": state is not None, "input_version": run["input_version"], "counts": run["counts"]}
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=dict)
 def stats(
     state: StateDep,
     conn: ConnectionDep,
@@ -83,7 +83,7 @@ def stats(
     by: Literal["grid", "community", "street", "all"] = "grid",
     service_type: ServiceType | None = None,
     group_id: Annotated[Id | None, Query(description="Only this grid, community or street (as `by`)")] = None,
-) -> dict:
+) -> Response:
     """Buildings, households and residents covered / not covered per group, service type, profile and level."""
     if service_type is not None:
         _check_type(state, service_type)

@@ -47,8 +47,8 @@ def cached_page(
     browser's copy (If-None-Match) is that page. `state`: the in-memory coverage the page draws, which must be of
     the same counters for the page to be kept."""
     cache: MapPageCache = request.app.state.map_cache
-    versions = drawn_versions(conn, draws, center_run=center_run)
-    if state is not None and {layer: version for layer, version, _ in versions} != state.versions:
+    versions: tuple[tuple[str, int, str], ...] | None = drawn_versions(conn, draws, center_run=center_run)
+    if state is not None and versions is not None and {layer: v for layer, v, _ in versions} != state.versions:
         versions = None  # a layer moved since the coverage was read: serve this page, keep nothing
     page = cache.page(
         variant,

@@ -246,7 +246,7 @@ def _gap_stats(
         label_join=f"LEFT JOIN {label_table} l ON l.id = x.group_id" if label_table else "",
         state=STATE_SQL,
     )
-    params = {"service_type": service_type, "group_filter": group_id}
+    params: dict[str, object] = {"service_type": service_type, "group_filter": group_id}
     params.update({f"budget_{i}": budget for i, (_, _, budget) in enumerate(limits)})
     with _local_settings(conn, STATS_SETTINGS):
         result = conn.execute(text(sql), params)

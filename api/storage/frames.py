@@ -5,7 +5,7 @@ import io
 import queue
 import threading
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Any
 
 import geopandas as gpd
 import numpy as np
@@ -27,9 +27,19 @@ FLOAT_TYPES = {700, 701, 1700}  # float4, float8, numeric (read as float, where 
 BOOL_TYPE = 16
 
 
-def _fetch(conn: Connection, sql: str) -> tuple[dict[str, int], io.BytesIO]:
+def _cursor(conn: Connection) -> Any:
+    """psycopg2's own cursor under `conn`: COPY has no SQLAlchemy API."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # only a detached connection has none
+    return dbapi.cursor()
+
+
+Fetched = tuple[dict[str, int], io.BytesIO]  # column types (pg_type oids) and CSV text
+
+
+def _fetch(conn: Connection, sql: str) -> Fetched:
     """The column types (pg_type oids) and the CSV text of `sql`'s rows."""
-    cursor = conn.connection.dbapi_connection.cursor()
+    cursor = _cursor(conn)
     try:
         cursor.execute(COLUMNS_SQL.format(sql=sql))
         types = {d.name: d.type_code for d in cursor.description}
@@ -79,7 +89,7 @@ def read_frames(conn: Connection, sqls: Sequence[str]) -> list[gpd.GeoDataFrame]
     if snapshot is None:
         return [read_frame(conn, sql) for sql in sqls]
 
-    def fetch_all(out: queue.Queue) -> None:
+    def fetch_all(out: queue.Queue[Fetched | BaseException]) -> None:
         try:
             with shared_snapshot(conn, snapshot) as other:
                 for sql in sqls:
@@ -87,17 +97,18 @@ def read_frames(conn: Connection, sqls: Sequence[str]) -> list[gpd.GeoDataFrame]
         except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
             out.put(exc)
 
-    fetched: queue.Queue = queue.Queue()
+    fetched: queue.Queue[Fetched | BaseException] = queue.Queue()
     worker = threading.Thread(target=fetch_all, args=(fetched,), daemon=True)
     worker.start()
-    frames = []
+    frames: list[gpd.GeoDataFrame] = []
     try:
         for _ in sqls:
             item = fetched.get()
             if isinstance(item, BaseException):  # e.g. no connection left in the pool: read the rest here
                 frames.extend(read_frame(conn, rest) for rest in sqls[len(frames) :])
                 break
-            frames.append(_parse(*item, "geometry"))
+            types, buffer = item
+            frames.append(_parse(types, buffer, "geometry"))
     finally:
         worker.join()
     return frames
@@ -106,7 +117,7 @@ def read_frames(conn: Connection, sqls: Sequence[str]) -> list[gpd.GeoDataFrame]
 def copy_in(conn: Connection, sql: str, data: IO) -> None:
     """Run ``COPY ... FROM STDIN`` `sql` with `data` (CSV text or PostgreSQL's binary format), in the caller's
     transaction."""
-    cursor = conn.connection.dbapi_connection.cursor()
+    cursor = _cursor(conn)
     try:
         cursor.copy_expert(sql, data)
     finally:

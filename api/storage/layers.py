@@ -8,6 +8,7 @@ keys by joining the referenced table on the same source.
 """
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -99,6 +100,8 @@ def _pg_array(values: object) -> str | None:
     """A list of plain codes as a PostgreSQL array literal (tag codes never hold commas or braces)."""
     if values is None or (isinstance(values, float) and pd.isna(values)):
         return "{}"
+    if not isinstance(values, Iterable):
+        raise TypeError(f"tags must be a list, not {type(values).__name__}")
     return "{" + ",".join(str(v) for v in values) + "}"
 
 

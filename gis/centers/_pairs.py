@@ -32,6 +32,7 @@ from scipy.sparse import csr_array, csr_matrix
 
 from gis.centers._graph import reduce_graph
 from gis.centers._search import Plan, chunks, kept_access, morton, piece_access, ranges
+from gis.network import WalkGraph
 
 __all__ = ["DEFAULT_K", "DEFAULT_LIMIT_M", "Access", "walk_pairs"]
 
@@ -70,6 +71,13 @@ class Access:
     def __len__(self) -> int:
         return self.node.shape[0]
 
+    @property
+    def on_edge(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(edge, along_m, snap_m) when the points were snapped onto segments, else None."""
+        if self.edge is None or self.along_m is None or self.snap_m is None:
+            return None
+        return self.edge, self.along_m, self.snap_m
+
     @classmethod
     def at_nodes(cls, node: Iterable[int], offset_m: float | Iterable[float] = 0.0) -> Access:
         """Points reaching the graph at one node each, `offset_m` metres away (e.g. a straight line to it)."""
@@ -101,7 +109,7 @@ class Access:
         return cls(np.c_[u, v], np.c_[snap + to_u, snap + to_v], np.asarray(edge, dtype=np.int64), along, snap)
 
     @classmethod
-    def from_snap(cls, graph: object, snapped: pd.DataFrame) -> Access:
+    def from_snap(cls, graph: WalkGraph, snapped: pd.DataFrame) -> Access:
         """From `gis.network.snap.snap_points` output (``edge``, ``to_u``, ``to_v``, ``snap_m``) on a walk graph with
         ``edge_u`` / ``edge_v`` arrays (`gis.network.WalkGraph`); unsnapped rows (edge < 0 or NA) get no access."""
         edge = pd.to_numeric(snapped["edge"], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
@@ -234,7 +242,7 @@ def walk_pairs(
         col_j=col_j,
         kept=kept_access(red, access.node, access.offset_m, mem),
         pieces=piece_access(red, access.node, access.offset_m, mem),
-        edge=None if access.edge is None else (access.edge, access.along_m, access.snap_m),
+        edge=access.on_edge,
         component=component,
         building=building,
         k=k,
@@ -295,8 +303,9 @@ def _twins(
     key = {"grid": grid[rows], "building": building[rows], "alone": np.where(alone, rows, -1)}
     for i in range(access.node.shape[1]):
         key[f"node{i}"], key[f"offset{i}"] = access.node[rows, i], access.offset_m[rows, i]
-    if access.edge is not None:
-        key["edge"], key["along"], key["snap"] = access.edge[rows], access.along_m[rows], access.snap_m[rows]
+    if access.on_edge is not None:
+        edge, along_m, snap_m = access.on_edge
+        key["edge"], key["along"], key["snap"] = edge[rows], along_m[rows], snap_m[rows]
     group = pd.DataFrame(key).groupby(list(key), sort=False, dropna=False).ngroup().to_numpy()
     first = np.full(int(group.max(initial=-1)) + 1, len(rows), dtype=np.int64)
     np.minimum.at(first, group, np.arange(len(rows)))

@@ -42,11 +42,12 @@ def _with_sources(graph: csr_array, heads: np.ndarray, weights: np.ndarray) -> c
 
 def _compact(key: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, ...]:
     """Move each row's entries with key >= 0 first and drop the columns that are empty in every row."""
+    arrays = (key, *values)
     if key.shape[1] > 1 and ((key[:, 1:] >= 0) & (key[:, :-1] < 0)).any():
         order = np.argsort(key < 0, axis=1, kind="stable")
-        key, *values = (np.take_along_axis(a, order, axis=1) for a in (key, *values))
-    width = max(int((key >= 0).any(axis=0).sum()), 1)
-    return tuple(a[:, :width] for a in (key, *values))
+        arrays = tuple(np.take_along_axis(a, order, axis=1) for a in arrays)
+    width = max(int((arrays[0] >= 0).any(axis=0).sum()), 1)
+    return tuple(a[:, :width] for a in arrays)
 
 
 def _scatter(n: int, at: np.ndarray, arrays: tuple[np.ndarray, ...], fills: tuple) -> tuple[np.ndarray, ...]:
@@ -73,7 +74,8 @@ def kept_access(red: Reduced, node: np.ndarray, offset: np.ndarray, at: np.ndarr
             if dup.any():
                 km[dup, i] = np.minimum(km[dup, i], km[dup, j])
                 kn[dup, j], km[dup, j] = -1, np.inf
-    return _scatter(n, at, _compact(kn, km), (-1, np.inf))
+    kept_node, metres = _scatter(n, at, _compact(kn, km), (-1, np.inf))
+    return kept_node, metres
 
 
 def piece_access(red: Reduced, node: np.ndarray, offset: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -219,10 +221,10 @@ class Plan:
         graph = _with_sources(sub, heads, km[cb])
         reach = dijkstra(graph, directed=True, indices=n_sub + np.arange(len(cb)), limit=radius)
         dist = np.full(S.shape, np.inf)
-        for i in range(hk.shape[1]):
-            at = hk[:, i]
+        for column in range(hk.shape[1]):
+            at = hk[:, column]
             got = reach[S, np.maximum(at, 0)[:, None]]
-            got += km[rb, i][:, None]
+            got += km[rb, column][:, None]
             got[at < 0] = np.inf
             np.minimum(dist, got, out=dist)
         flat = dist.reshape(-1)

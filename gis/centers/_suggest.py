@@ -51,9 +51,7 @@ def suggest_centers(
     capacity : capacity of a new center.
     """
     hh = prepare_households(households)
-    if isinstance(uncovered, Assignment):
-        uncovered = uncovered.uncovered["household_id"]
-    todo = pd.Index(list(uncovered))
+    todo = pd.Index(list(uncovered.uncovered["household_id"] if isinstance(uncovered, Assignment) else uncovered))
     party = hh["is_party_member"].to_numpy() if "is_party_member" in hh else np.ones(len(hh), dtype=bool)
     candidate = set(hh["id"][party & ~hh["is_center"].to_numpy()])
     grid = dict(zip(hh["id"], hh["grid_id"], strict=True))

@@ -234,6 +234,7 @@ def assign_centers(
             direct |= again & unlisted & (~second.proven | short2)
     # stage 3: every pair of those grids from all_pairs
     if direct.any():
+        assert all_pairs is not None  # a grid is marked direct only when all_pairs is given
         h2, c2, w2, _ = p.arcs(all_pairs([grid_values[g] for g in np.flatnonzero(direct)]))
         mine = direct[client_grid][h]
         h2, c2, w2, mm2 = sorted_arcs(np.r_[h2, h[mine]], np.r_[c2, c[mine]], np.r_[w2, walk[mine]])

@@ -148,7 +148,8 @@ def reach_matrix(
     direct = col["snap_m"][si] + np.abs(col["to_u"][si] - tgt["to_u"][ti]) + tgt["snap_m"][ti]
     rows_out.append(s_ok[si[direct <= max_m]])
     cols_out.append(tgt["unit"][ti[direct <= max_m]])
-    r, c = np.concatenate(rows_out or [[]]).astype(np.int64), np.concatenate(cols_out or [[]]).astype(np.int64)
+    none = np.zeros(0, dtype=np.int64)
+    r, c = np.concatenate(rows_out or [none]).astype(np.int64), np.concatenate(cols_out or [none]).astype(np.int64)
     matrix = coo_array((np.ones(len(r), dtype=bool), (r, c)), shape=(len(sources), n_units)).tocsr()
     matrix.sum_duplicates()
     matrix.data[:] = True

@@ -16,7 +16,7 @@ import shapely
 
 from gis.crs import metric_crs
 from gis.errors import GridCodeError
-from gis.grids.codes import parse_grid_code
+from gis.grids.codes import GridCode, parse_grid_code
 from gis.io.validate import check_grid_tiling
 
 __all__ = ["check_grids"]
@@ -100,8 +100,8 @@ def check_grids(
     for o in report.overlaps:
         problems[row_of[o.grid_a]].append(f"overlaps grid {o.grid_b!r} by {o.area_m2:.1f} m²")
         problems[row_of[o.grid_b]].append(f"overlaps grid {o.grid_a!r} by {o.area_m2:.1f} m²")
-    for o in report.outside:
-        problems[row_of[o.grid]].append(f"reaches {o.area_m2:.1f} m² outside community {o.community!r}")
+    for out in report.outside:
+        problems[row_of[out.grid]].append(f"reaches {out.area_m2:.1f} m² outside community {out.community!r}")
     extra_rows = []
     if report.gaps:
         metric = metric_crs(communities)
@@ -114,7 +114,7 @@ def check_grids(
             )
             mine = np.flatnonzero(community == gap.community)
             if len(mine):
-                nearest = mine[np.argmin(shapely.distance(grid_geoms[mine], where))]
+                nearest = int(mine[np.argmin(shapely.distance(grid_geoms[mine], where))])
                 problems[nearest].append(text)
             else:
                 extra_rows.append({"grid_id": None, "community": gap.community, "problems": [text]})
@@ -127,7 +127,7 @@ def check_grids(
         if "code_profile" in grids and profile is None
         else np.full(len(grids), profile or "DB11_15")
     )
-    parsed = []
+    parsed: list[GridCode | None] = []
     for i, code in enumerate(codes):
         prof = profiles[i] or "DB11_15"
         if code is None:
@@ -151,9 +151,9 @@ def check_grids(
                 f"code's community part {parts.community!r} is not community {community[i]!r}'s code {expected!r}"
             )
     dup = pd.Series(codes).duplicated(keep=False).to_numpy() & pd.notna(codes)
-    for i in np.flatnonzero(dup):
-        others = [ids[j] for j in np.flatnonzero(codes == codes[i]) if j != i]
-        problems[i].append(f"code {codes[i]} is also used by grid(s) {', '.join(map(repr, others))}")
+    for row in np.flatnonzero(dup):
+        others = [ids[j] for j in np.flatnonzero(codes == codes[row]) if j != row]
+        problems[row].append(f"code {codes[row]} is also used by grid(s) {', '.join(map(repr, others))}")
 
     counts = pd.Series(pd.NA, index=grids.index, dtype="Int64")
     if households is not None:

@@ -155,7 +155,8 @@ def _cut(block: shapely.Geometry, xy: np.ndarray, counts: np.ndarray, most: floa
 
 def _split_big(blocks, where, xy, counts, max_households) -> tuple[list, np.ndarray, list[str]]:
     """Blocks over `max_households` cut between buildings; returns blocks, point → block, note per block."""
-    out, notes = [], []
+    out: list = []
+    notes: list[str] = []
     new_where = np.full(len(where), -1, dtype=np.int64)
     for b, geom in enumerate(blocks):
         mine = np.flatnonzero(where == b)

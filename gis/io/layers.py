@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -260,14 +260,14 @@ def _texts(df: pd.DataFrame, key: str) -> list[str | None]:
     return [_text(v) for v in df[col]] if col is not None else [None] * len(df)
 
 
-def _required(df: pd.DataFrame, key: str, what: str, id_field: str) -> list[str | None]:
+def _required(df: pd.DataFrame, key: str, what: str, id_field: str) -> list[str]:
     col = _column(df, PROPERTY_NAMES[key])
     if col is None:
         names = ", ".join(repr(n) for n in PROPERTY_NAMES[key])
         raise LayerError(f"no {what} property ({names}); columns are {[c for c in df.columns if c != 'geometry']}")
     values = [_text(v) for v in df[col]]
     _fail(df, [(i, f"{what} is missing") for i, v in zip(df.index, values, strict=True) if v is None], id_field)
-    return values
+    return cast(list[str], values)  # every None was refused just above
 
 
 def _grids(df: pd.DataFrame, id_field: str, profile: str, notes: list[str]) -> dict[str, list[Any]]:
@@ -319,7 +319,7 @@ def _counts(df: pd.DataFrame, key: str, id_field: str) -> pd.array:
     values, bad = [], []
     for i, text in zip(df.index, _texts(df, key), strict=True):
         number = pd.to_numeric(text, errors="coerce") if text is not None else None
-        if text is not None and (pd.isna(number) or number < 0 or not float(number).is_integer()):
+        if number is not None and (pd.isna(number) or number < 0 or not float(number).is_integer()):
             bad.append((i, f"{key} {text!r} is not a whole number ≥ 0"))
         values.append(None if number is None or pd.isna(number) else int(number))
     _fail(df, bad, id_field)
@@ -362,7 +362,7 @@ def _source_ids(df: pd.DataFrame, id_field: str) -> list[str]:
             for value, idx in list(groups.items())[:MAX_LISTED]
         )
         raise LayerError(f"{len(groups)} duplicate {id_field} value(s) (ids must be unique): {listed}")
-    return ids
+    return cast(list[str], ids)  # missing ids were refused above
 
 
 @contextmanager

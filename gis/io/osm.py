@@ -53,6 +53,7 @@ from gis.errors import OsmReadError
 __all__ = ["OsmExtract", "is_walkable", "read_osm", "service_type"]
 
 CRS = "EPSG:4326"
+Tags = Mapping[str, str] | osmium.osm.TagList  # a plain dict in tests, osmium's tag list when reading
 GEOD = Geod(ellps="WGS84")
 NOT_WALKABLE = frozenset(
     "motorway motorway_link trunk trunk_link construction proposed raceway bus_guideway platform elevator "
@@ -81,7 +82,7 @@ class OsmExtract:
     self_loops_dropped: int = 0  # zero-length edges from a node repeated in a row; their length is 0
 
 
-def is_walkable(tags: Mapping[str, str]) -> bool:
+def is_walkable(tags: Tags) -> bool:
     """Whether people walk along a way with these tags (module docstring: rule and motorway/trunk exception)."""
     highway = tags.get("highway")
     if highway is None:
@@ -94,7 +95,7 @@ def is_walkable(tags: Mapping[str, str]) -> bool:
     return True
 
 
-def service_type(tags: Mapping[str, str]) -> str | None:
+def service_type(tags: Tags) -> str | None:
     """The service point `type` for OSM tags (table in the module docstring), or None."""
     amenity = tags.get("amenity")
     if amenity == "community_centre":
@@ -116,7 +117,7 @@ def service_type(tags: Mapping[str, str]) -> str | None:
     return None
 
 
-def _name(tags: Mapping[str, str]) -> str | None:
+def _name(tags: Tags) -> str | None:
     return tags.get("name") or tags.get("name:zh")
 
 
@@ -183,7 +184,7 @@ class _Scan:
 
     def area(self, area: osmium.osm.Area, wkb: osmium.geom.WKBFactory) -> None:
         tags = area.tags
-        kind = tags.get("building", "no")
+        kind = tags.get("building") or "no"
         kind_of_point = service_type(tags)
         is_compound = tags.get("landuse") == "residential" and _name(tags) is not None
         if kind == "no" and kind_of_point is None and not is_compound:
@@ -210,6 +211,12 @@ class _Scan:
             self.point_is_area.append(False)
 
 
+def _only_for(key_filter: KeyFilter, entities: osmium.osm.osm_entity_bits) -> KeyFilter:
+    """`key_filter` applied to `entities` only (the others pass it untouched)."""
+    key_filter.enable_for(entities)
+    return key_filter
+
+
 def _scan(file: osmium.io.File, label: str, progress: bool) -> _Scan:
     """Read the file: a probe for emptiness, osmium's relation pre-pass for areas, then one full pass.
 
@@ -225,9 +232,9 @@ def _scan(file: osmium.io.File, label: str, progress: bool) -> _Scan:
         .with_locations("flex_mem")
         .with_areas(TagFilter(("type", "multipolygon")), KeyFilter(*_AREA_KEYS))
         .with_filter(EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA))
-        .with_filter(KeyFilter("highway").enable_for(osmium.osm.WAY))
-        .with_filter(KeyFilter(*_POINT_KEYS).enable_for(osmium.osm.NODE))
-        .with_filter(KeyFilter(*_AREA_KEYS).enable_for(osmium.osm.AREA))
+        .with_filter(_only_for(KeyFilter("highway"), osmium.osm.WAY))
+        .with_filter(_only_for(KeyFilter(*_POINT_KEYS), osmium.osm.NODE))
+        .with_filter(_only_for(KeyFilter(*_AREA_KEYS), osmium.osm.AREA))
     )
     scan, wkb = _Scan(), osmium.geom.WKBFactory()
     with tqdm(desc=f"reading {Path(label).name}", unit=" objects", disable=not progress, file=sys.stderr) as bar:
@@ -265,7 +272,7 @@ def _walk_network(scan: _Scan) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, floa
     refs, way_of, piece, lon, lat = refs[keep], way_of[keep], piece[keep], lon[keep], lat[keep]
     if len(refs) == 0:
         nodes = gpd.GeoDataFrame({"source_id": []}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
-        columns = {"source_id": [], "u_ref": [], "v_ref": [], "length_m": [], "highway": [], "name": []}
+        columns: dict[str, list] = {k: [] for k in ("source_id", "u_ref", "v_ref", "length_m", "highway", "name")}
         return nodes, gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS), 0.0, 0, 0
 
     same_piece = piece[1:] == piece[:-1]

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gis.sample._grids import Boxes, GridCutter, merge_empty, partition_cells, reading_order
+from gis.sample._grids import Boxes, GridCutter, Rect, merge_empty, partition_cells, reading_order
 from gis.sample._layout import Layout
 from gis.sample._names import Names
 from gis.sample._network import Network
@@ -16,16 +16,16 @@ from gis.sample._settings import SampleSettings
 class Admin:
     """Streets and communities as rectangles of superblock cells (j0, j1, i0, i1), in reading order."""
 
-    streets: list[tuple[int, ...]]
+    streets: list[Rect]
     street_codes: list[str]
     street_names: list[str]
-    communities: list[tuple[int, ...]]
+    communities: list[Rect]
     community_street: list[int]
     community_codes: list[str]
     community_names: list[str]
 
     @staticmethod
-    def rect(cells: tuple[int, ...], layout: Layout) -> tuple[float, float, float, float]:
+    def rect(cells: Rect, layout: Layout) -> tuple[float, float, float, float]:
         j0, j1, i0, i1 = cells
         return float(layout.xs[i0]), float(layout.ys[j0]), float(layout.xs[i1]), float(layout.ys[j1])
 
@@ -76,7 +76,8 @@ def cut_grids(layout: Layout, b: dict, admin: Admin, net: Network, settings: Sam
         cell_community[j0:j1, i0:i1] = c
     building_community = cell_community.ravel()[b["superblock"].astype(int)]
     households = b["households"].astype(float)
-    boxes = Boxes(*(b[c].astype(float) for c in ("x0", "y0", "x1", "y1")), households)
+    x0, y0, x1, y1 = (b[c].astype(float) for c in ("x0", "y0", "x1", "y1"))
+    boxes = Boxes(x0, y0, x1, y1, households)
     base = GridCutter(
         boxes, net.lines(), settings.grid_households_min, settings.grid_households_max, settings.grid_households_target
     )

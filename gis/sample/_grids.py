@@ -10,12 +10,15 @@ after projection to WGS84.
 
 import copy
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 PRIORITY = {"primary": 3, "secondary": 3, "tertiary": 2, "residential": 1, "living_street": 1, "service": 1}
 MIN_GAP = 1.0  # metres between footprints for a cut to pass
+
+Rect = tuple[int, int, int, int]  # rows j0:j1, columns i0:i1 of the weight raster
 
 
 def partition_cells(
@@ -25,7 +28,7 @@ def partition_cells(
     min_part: float = 0.0,
     min_cells: int = 1,
     cell_weight: float = 0.0,
-) -> list[tuple[int, ...]]:
+) -> list[Rect]:
     """Split a (rows × cols) grid of cells into k rectangles (j0, j1, i0, i1) of about equal weight.
 
     ``cell`` gives the cell edges (x and y in metres) so that pieces stay compact in metres, not in cell counts.
@@ -38,17 +41,17 @@ def partition_cells(
     heavy = np.cumsum(np.cumsum(weight >= cell_weight, axis=0), axis=1)
     heavy = np.pad(heavy, ((1, 0), (1, 0)))
 
-    def violations(part: tuple[int, ...], parts: int = 1) -> int:
+    def violations(part: Rect, parts: int = 1) -> int:
         """Whether ``part`` is too light or has too few inhabited cells for ``parts`` parts."""
         j0, j1, i0, i1 = part
         cells = heavy[j1, i1] - heavy[j0, i1] - heavy[j1, i0] + heavy[j0, i0]
         return int(weight[j0:j1, i0:i1].sum() < min_part * parts) + int(cells < min_cells * parts)
 
-    def split(j0: int, j1: int, i0: int, i1: int, k: int) -> tuple[list[tuple[int, ...]], int]:
+    def split(j0: int, j1: int, i0: int, i1: int, k: int) -> tuple[list[Rect], int]:
         if k <= 1:
             return [(j0, j1, i0, i1)], violations((j0, j1, i0, i1))
         total = weight[j0:j1, i0:i1].sum()
-        options: list[tuple[float, tuple[int, ...], tuple[int, ...], int]] = []
+        options: list[tuple[float, Rect, Rect, int]] = []
         for axis in (0, 1):
             cuts = range(i0 + 1, i1) if axis == 1 else range(j0 + 1, j1)
             for c in cuts:
@@ -65,7 +68,7 @@ def partition_cells(
         if not options:
             return [(j0, j1, i0, i1)], violations((j0, j1, i0, i1))
         options.sort()
-        best: tuple[list[tuple[int, ...]], int] | None = None
+        best: tuple[list[Rect], int] | None = None
         for _, a, b, k1 in options[:tries]:
             parts_a, bad_a = split(*a, k1)
             parts_b, bad_b = split(*b, k - k1)
@@ -73,6 +76,7 @@ def partition_cells(
                 best = (parts_a + parts_b, bad_a + bad_b)
             if best[1] == 0:
                 break
+        assert best is not None  # options is not empty
         return best
 
     return split(0, weight.shape[0], 0, weight.shape[1], k)[0]
@@ -210,7 +214,7 @@ class GridCutter:
                 score = np.where(ok, np.abs(low - h / 2), np.inf)
                 i, j = np.unravel_index(np.argmin(score), score.shape)
                 if best is None or score[i, j] < best[0]:
-                    best = (float(score[i, j]), self._step_leaves(options, (i, j), 1 - axis))
+                    best = (float(score[i, j]), self._step_leaves(options, (int(i), int(j)), 1 - axis))
         return None if best is None else best[1]
 
     def corner(self, rect: tuple[float, ...], idx: np.ndarray, h: float) -> tuple[list[Leaf], int] | None:
@@ -293,7 +297,7 @@ def merge_empty(leaves: list[Leaf], households: np.ndarray) -> list[list[int]]:
     """Group the leaves into grids: leaves of a stepped cut by their tag, and each leaf without households joins
     the neighbour it shares most edge with."""
     rects = [r for r, _, _ in leaves]
-    tags = {}
+    tags: dict[int, int] = {}
     group = []
     for i, (_, idx, tag) in enumerate(leaves):
         if tag >= 0:
@@ -321,7 +325,7 @@ def _shared_edge(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return 0.0
 
 
-def reading_order(rects: list[tuple[float, ...]]) -> np.ndarray:
+def reading_order(rects: Sequence[tuple[float, ...]]) -> np.ndarray:
     """Grid numbering west→east, north→south: by the north edge (north first), then the west edge."""
     north = np.array([-round(r[3], 2) for r in rects])  # cut positions are whole centimetres
     west = np.array([round(r[0], 2) for r in rects])

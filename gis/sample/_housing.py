@@ -88,18 +88,18 @@ def build_compound(sites: Sites, p: Parcel) -> bool:
         superblock=p.superblock,
         lowrise=False,
     )
-    for k in np.flatnonzero(kind == "kindergarten"):
+    for kg in np.flatnonzero(kind == "kindergarten"):
         sites.service(
-            "kindergarten", "community", f"{name}幼儿园", bxs[k] + length / 2, bys[k] + depth / 2, p.superblock
+            "kindergarten", "community", f"{name}幼儿园", bxs[kg] + length / 2, bys[kg] + depth / 2, p.superblock
         )
 
     # Lanes: one east–west lane north of each row between the two spines along the west and east fence,
     # a middle spine in a column gap when the compound is wide; unit doors connect north to their lane.
-    spine_x = [fx0 + 5.0, fx1 - 5.0]
+    spines = [fx0 + 5.0, fx1 - 5.0]
     if n_cols >= 4:
         c = n_cols // 2 - 1
-        spine_x.append(round(col_x[c] + length + (step_x - length) / 2, 2))
-    spine_x = np.round(spine_x, 2)
+        spines.append(round(col_x[c] + length + (step_x - length) / 2, 2))
+    spine_x = np.round(spines, 2)
     spine_lo, spine_hi = round(fy0 + 4.0, 2), round(fy1 - 4.0, 2)
     net.add(False, spine_x, spine_lo, spine_hi, "service", positions=lane_y)
     lanes = net.add(True, lane_y, spine_x[0], spine_x[1], "service", positions=spine_x[2:])

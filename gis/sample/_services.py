@@ -64,7 +64,7 @@ def place_admin_services(sites: Sites, admin: Admin, layout: Layout, rng: np.ran
         for k, (kind, suffix) in enumerate(COMMUNITY_AT_GATES):
             if len(gates):
                 gate = sites.gates[gates[min(k, len(gates) - 1)]]
-                x, y, block = *gate.point(), gate.superblock
+                (x, y), block = gate.point(), gate.superblock
             else:
                 f = fronts[k % len(fronts)]
                 x, y, block = *at_frontage(f), front_block[f]
@@ -82,8 +82,8 @@ def place_admin_services(sites: Sites, admin: Admin, layout: Layout, rng: np.ran
             f = fronts[k % len(fronts)]
             sites.service(kind, "street", f"{name}{suffix}", *at_frontage(f), int(front_block[f]))
         park_xy = np.column_stack([parks["x"].astype(float), parks["y"].astype(float)]) if len(park_block) else None
-        in_parks = nearest(park_xy, np.isin(park_block, inside), centre) if park_xy is not None else []
-        if len(in_parks):
+        in_parks = nearest(park_xy, np.isin(park_block, inside), centre) if park_xy is not None else np.zeros(0, int)
+        if park_xy is not None and len(in_parks):
             p = in_parks[0]
             sites.service(
                 "sports", "street", f"{name}全民健身中心", park_xy[p, 0] - 20, park_xy[p, 1] - 20, int(park_block[p])
