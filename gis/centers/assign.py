@@ -36,7 +36,6 @@ uncovered are covered, fewest first. Distances: `gis.centers._pairs.walk_pairs`;
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +46,7 @@ from gis.centers._pairs import DEFAULT_K as DEFAULT_LISTED
 from gis.centers._pairs import DEFAULT_LIMIT_M, Access, walk_pairs
 from gis.centers._stages import Problem, bonus_mm_per_client, pair_walk, rank, solve_stage, sorted_arcs
 from gis.centers.report import MM, Assignment, build_report
+from gis.steps import Step, untimed
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -64,13 +64,6 @@ PairSource = Callable[[list[Hashable]], pd.DataFrame]
 _MM = MM  # solver cost unit: millimetres
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0", ""}
-
-Step = Callable[..., Any]  # step(name, fn, *args, **kwargs) -> fn(*args, **kwargs), e.g. timed by a benchmark
-
-
-def untimed(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """The default `step` hook: call `fn`. A benchmark passes its own hook to time each named step."""
-    return fn(*args, **kwargs)
 
 
 def _as_bool(values: pd.Series, name: str) -> np.ndarray:

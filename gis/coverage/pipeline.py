@@ -9,6 +9,7 @@ import geopandas as gpd
 from gis.coverage.core import Coverage, coverage
 from gis.defaults import LEVELS, MAX_SNAP_M, PROFILES
 from gis.network import build_walk_graph
+from gis.steps import Step, untimed
 
 __all__ = ["run"]
 
@@ -23,14 +24,18 @@ def run(
     profiles: Mapping[str, float] = PROFILES,
     levels: Sequence[float] = LEVELS,
     max_snap_m: float | None = MAX_SNAP_M,
+    step: Step = untimed,
 ) -> Coverage:
     """Nearest service point and walking metres for every building and service type, on the network built from
     `walk_nodes` and `walk_edges` (the graph is ``result.graph``).
 
     `service_types` default to the types in `services`; a type listed without points gets rows with no walk.
-    `profiles`, `levels` and `max_snap_m` default to `gis.defaults`; the service passes its settings."""
-    graph = build_walk_graph(walk_nodes, walk_edges)
-    return coverage(
+    `profiles`, `levels` and `max_snap_m` default to `gis.defaults`; the service passes its settings. `step` wraps
+    each named step (`gis.steps.untimed`), e.g. to time them."""
+    graph = step("build_walk_graph", build_walk_graph, walk_nodes, walk_edges)
+    return step(
+        "coverage (snapping included)",
+        coverage,
         graph,
         buildings,
         services,

@@ -33,6 +33,8 @@ from pyproj import CRS
 
 from gis.crs import metric_crs
 from gis.errors import GridCodeError
+from gis.grids._blocks import adjacency, block_weights, community_blocks, split_big, to_metric
+from gis.grids._regions import grow, reading_order
 from gis.grids.codes import CodeProfile, format_grid_code, get_profile
 
 __all__ = ["ROAD_CLASSES", "Partition", "partition_community"]
@@ -42,9 +44,6 @@ ROAD_CLASSES = frozenset(
     "motorway trunk primary secondary tertiary unclassified residential living_street pedestrian "
     "primary_link secondary_link tertiary_link road".split()
 )
-NODING_TOLERANCE_M = 0.01  # metres
-SLIVER_M2 = 1.0  # faces smaller than this are noise of the noding, not blocks
-SHARED_EDGE_M = 0.5  # blocks touching along less than this are not neighbours
 
 
 @dataclass
@@ -69,250 +68,6 @@ class Partition:
     crs: CRS
     band_m: float
     north_m: float
-
-
-def _to_metric(data, crs: CRS) -> np.ndarray:
-    if isinstance(data, gpd.GeoDataFrame | gpd.GeoSeries):
-        series = data.geometry if data.crs is not None else data.geometry.set_crs(4326)
-        return np.asarray(series.to_crs(crs).values)
-    return np.asarray(gpd.GeoSeries(list(np.atleast_1d(data)), crs=4326).to_crs(crs).values)
-
-
-def _blocks(community: shapely.Geometry, roads: np.ndarray) -> np.ndarray:
-    """Faces of the community boundary noded with the roads inside it."""
-    lines = shapely.intersection(roads, community) if len(roads) else np.empty(0, dtype=object)
-    lines = [g for g in lines if not g.is_empty and g.length > 0]
-    noded = shapely.union_all([shapely.boundary(community), *lines])
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
-    faces = faces[shapely.contains(community, shapely.point_on_surface(faces))]
-    sliver = shapely.area(faces) < SLIVER_M2
-    if sliver.any() and (~sliver).any():
-        # polygonize leaves needle faces where a road nearly meets the boundary: give each to its nearest block
-        kept = faces[~sliver].copy()
-        nearest = shapely.STRtree(kept).query_nearest(faces[sliver], return_distance=False, all_matches=False)
-        for piece, block in zip(faces[sliver], nearest[1], strict=True):
-            kept[block] = shapely.union(kept[block], piece)
-        faces = kept
-    return faces
-
-
-def _weights(points: np.ndarray, counts: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Block index of every point (-1 outside) and households per block."""
-    tree = shapely.STRtree(blocks)
-    pt, blk = tree.query(points, predicate="intersects")
-    where = np.full(len(points), -1, dtype=np.int64)
-    where[pt[::-1]] = blk[::-1]  # a point on a shared edge goes to the first block
-    inside = where >= 0
-    return where, np.bincount(where[inside], weights=counts[inside], minlength=len(blocks))
-
-
-def _cut(block: shapely.Geometry, xy: np.ndarray, counts: np.ndarray, most: float) -> list[tuple]:
-    """Cut `block` across its longer axis, between points, until no part holds more than `most` households:
-    ⌈n / most⌉ parts of about equal households where the points allow.
-
-    Returns (geometry, point mask) per part; a part whose points cannot be separated stays over `most`."""
-    pieces = math.ceil(counts.sum() / most) if counts.sum() > most else 1
-    if pieces <= 1 or len(xy) < 2:
-        return [(block, np.ones(len(xy), dtype=bool))]
-    ring = np.asarray(shapely.get_coordinates(shapely.oriented_envelope(block)))[:4]
-    sides = np.diff(ring, axis=0)
-    axis = sides[np.argmax(np.hypot(*sides.T))]
-    axis = axis / np.hypot(*axis)
-    pos = xy @ axis
-    order = np.argsort(pos, kind="stable")
-    cum = np.cumsum(counts[order])
-    first = pieces // 2
-    share = cum[-1] * first / pieces
-    gaps = np.flatnonzero(np.diff(pos[order]) > 1e-6)  # cut only between distinct positions
-    if len(gaps) == 0:
-        return [(block, np.ones(len(xy), dtype=bool))]
-    at = gaps[np.argmin(np.abs(cum[gaps] - share))]
-    cut = (pos[order][at] + pos[order][at + 1]) / 2
-    normal = np.array([-axis[1], axis[0]])
-    size = 4 * (shapely.length(shapely.boundary(block)) + 1)
-    center = np.asarray(shapely.get_coordinates(shapely.centroid(block)))[0]
-    origin = center + axis * (cut - center @ axis)
-    half = shapely.Polygon(
-        [
-            origin + normal * size,
-            origin + normal * size - axis * size,
-            origin - normal * size - axis * size,
-            origin - normal * size,
-        ]
-    )
-    low, high = shapely.intersection(block, half), shapely.difference(block, half)
-    mask = pos < cut
-    if low.is_empty or high.is_empty:
-        return [(block, np.ones(len(xy), dtype=bool))]
-    parts = []
-    for geom, m in ((low, mask), (high, ~mask)):
-        for sub, sub_mask in _cut(geom, xy[m], counts[m], most):
-            full = np.zeros(len(xy), dtype=bool)
-            full[np.flatnonzero(m)[sub_mask]] = True
-            parts.append((sub, full))
-    return parts
-
-
-def _split_big(blocks, where, xy, counts, max_households) -> tuple[list, np.ndarray, list[str]]:
-    """Blocks over `max_households` cut between buildings; returns blocks, point → block, note per block."""
-    out: list = []
-    notes: list[str] = []
-    new_where = np.full(len(where), -1, dtype=np.int64)
-    for b, geom in enumerate(blocks):
-        mine = np.flatnonzero(where == b)
-        parts = _cut(geom, xy[mine], counts[mine], max_households)
-        for part, mask in parts:
-            new_where[mine[mask]] = len(out)
-            out.append(part)
-            held = counts[mine[mask]]
-            big = held.sum() > max_households
-            notes.append(
-                f"{int(held.sum())} households between roads that cannot be cut between buildings "
-                f"(largest building {int(held.max())})"
-                if big
-                else ""
-            )
-    return out, new_where, notes
-
-
-def _adjacency(blocks: np.ndarray) -> dict[tuple[int, int], float]:
-    """Shared edge length (m) of every pair of blocks that share an edge, to within `NODING_TOLERANCE_M`: a block
-    cut between buildings meets its neighbour only up to floating-point noise."""
-    tree = shapely.STRtree(blocks)
-    a, b = tree.query(blocks, predicate="dwithin", distance=NODING_TOLERANCE_M)
-    keep = a < b
-    a, b = a[keep], b[keep]
-    shared = shapely.length(shapely.intersection(shapely.boundary(blocks[a]), shapely.boundary(blocks[b])))
-    loose = shared < SHARED_EDGE_M  # measure these again with the tolerance (the band adds 2 × tolerance)
-    if loose.any():
-        near_b = shapely.buffer(shapely.boundary(blocks[b[loose]]), NODING_TOLERANCE_M, quad_segs=1)
-        again = shapely.length(shapely.intersection(shapely.boundary(blocks[a[loose]]), near_b))
-        shared[loose] = np.maximum(again - 2 * NODING_TOLERANCE_M, 0.0)
-    return {(int(i), int(j)): float(s) for i, j, s in zip(a, b, shared, strict=True) if s >= SHARED_EDGE_M}
-
-
-def _reading_order(points: np.ndarray, band_m: float, north: float) -> np.ndarray:
-    """Indices in reading order: north→south bands of `band_m`, west→east within a band (to the decimetre),
-    north first where two share an easting."""
-    x, y = shapely.get_x(points), shapely.get_y(points)
-    band = np.floor((north - y) / band_m)
-    return np.lexsort((-y, np.round(x, 1), band))
-
-
-def _grow(areas, perims, weights, edges, order, lo, hi) -> np.ndarray:
-    """Region growing: region label per block."""
-    n = len(areas)
-    nbrs: list[dict[int, float]] = [{} for _ in range(n)]
-    for (i, j), s in edges.items():
-        nbrs[i][j] = s
-        nbrs[j][i] = s
-    label = np.full(n, -1, dtype=np.int64)
-    target = (lo + hi) / 2
-    regions: list[dict] = []
-    for seed in order:
-        if label[seed] >= 0:
-            continue
-        r = len(regions)
-        label[seed] = r
-        reg = {"area": areas[seed], "perim": perims[seed], "w": weights[seed], "blocks": [seed]}
-        regions.append(reg)
-        while reg["w"] < target:
-            border: dict[int, float] = {}
-            for b in reg["blocks"]:
-                for nb, s in nbrs[b].items():
-                    if label[nb] < 0:
-                        border[nb] = border.get(nb, 0.0) + s
-            best = None
-            for nb, s in border.items():
-                if reg["w"] + weights[nb] > hi:
-                    continue
-                area, perim = reg["area"] + areas[nb], reg["perim"] + perims[nb] - 2 * s
-                score = 4 * math.pi * area / perim**2
-                if best is None or score > best[0]:
-                    best = (score, nb, area, perim)
-            if best is None:
-                break
-            _, nb, reg["area"], reg["perim"] = best
-            reg["w"] += weights[nb]
-            reg["blocks"].append(nb)
-            label[nb] = r
-    _merge_small(label, len(regions), nbrs, weights, lo, hi)
-    _rebalance(label, len(regions), nbrs, weights, lo, hi)
-    _merge_small(label, len(regions), nbrs, weights, lo, hi)
-    return np.unique(label, return_inverse=True)[1]
-
-
-def _connected(blocks: set[int], nbrs: list[dict[int, float]]) -> bool:
-    if not blocks:
-        return False
-    start = next(iter(blocks))
-    seen, todo = {start}, [start]
-    while todo:
-        for nb in nbrs[todo.pop()]:
-            if nb in blocks and nb not in seen:
-                seen.add(nb)
-                todo.append(nb)
-    return len(seen) == len(blocks)
-
-
-def _rebalance(label, n_regions, nbrs, weights, lo, hi) -> None:
-    """Regions under `lo` take border blocks from neighbours that stay ≥ `lo` and connected, longest shared edge
-    first, until they reach `lo` (without passing `hi`)."""
-    sizes = np.bincount(label, weights=weights, minlength=n_regions)
-    members = {r: set(np.flatnonzero(label == r).tolist()) for r in range(n_regions)}
-    for r in np.argsort(sizes):
-        if not members[r] or sizes[r] >= lo:
-            continue
-        while sizes[r] < lo:
-            offers: dict[int, float] = {}
-            for b in members[r]:
-                for nb, shared in nbrs[b].items():
-                    o = label[nb]
-                    if o != r and weights[nb] > 0 and sizes[o] - weights[nb] >= lo and sizes[r] + weights[nb] <= hi:
-                        offers[nb] = offers.get(nb, 0.0) + shared
-            moved = False
-            for nb in sorted(offers, key=lambda b: (-offers[b], -weights[b], b)):
-                o = label[nb]
-                if _connected(members[o] - {nb}, nbrs):
-                    members[o].discard(nb)
-                    members[r].add(nb)
-                    label[nb] = r
-                    sizes[o] -= weights[nb]
-                    sizes[r] += weights[nb]
-                    moved = True
-                    break
-            if not moved:
-                break
-
-
-def _merge_small(label, n_regions, nbrs, weights, lo, hi) -> None:
-    """Regions under `lo` join a neighbouring region: the smallest that stays ≤ `hi`, else (if empty) the one
-    sharing the longest edge."""
-    changed = True
-    while changed:
-        changed = False
-        sizes = np.bincount(label, weights=weights, minlength=n_regions)
-        for r in np.argsort(sizes):
-            blocks = np.flatnonzero(label == r)
-            if len(blocks) == 0 or sizes[r] >= lo:
-                continue
-            shared: dict[int, float] = {}
-            for b in blocks:
-                for nb, s in nbrs[b].items():
-                    if label[nb] != r:
-                        shared[label[nb]] = shared.get(label[nb], 0.0) + s
-            if not shared:
-                continue
-            fits = [o for o in shared if sizes[o] + sizes[r] <= hi]
-            if fits:
-                other = min(fits, key=lambda o: (sizes[o], -shared[o]))
-            elif sizes[r] == 0:
-                other = max(shared, key=lambda o: shared[o])
-            else:
-                continue
-            label[blocks] = other
-            changed = True
-            break
 
 
 def _union(blocks: np.ndarray) -> shapely.Geometry:
@@ -368,27 +123,27 @@ def partition_community(
     prof = get_profile(profile)
     if isinstance(community, gpd.GeoDataFrame | gpd.GeoSeries):
         crs = metric_crs(community)
-        area = shapely.union_all(_to_metric(community, crs))
+        area = shapely.union_all(to_metric(community, crs))
     else:
         crs = metric_crs(gpd.GeoSeries([community], crs=4326))
-        area = _to_metric(community, crs)[0]
+        area = to_metric(community, crs)[0]
     area = shapely.make_valid(area)
     if roads is not None and len(roads):
         keep = roads["highway"].isin(list(road_classes)) if road_classes and "highway" in roads else slice(None)
-        road_geoms = _to_metric(roads[keep], crs)
+        road_geoms = to_metric(roads[keep], crs)
     else:
         road_geoms = np.empty(0, dtype=object)
-    blocks = _blocks(area, road_geoms)
-    hh_geoms = _to_metric(households, crs) if len(households) else np.empty(0, dtype=object)
+    blocks = community_blocks(area, road_geoms)
+    hh_geoms = to_metric(households, crs) if len(households) else np.empty(0, dtype=object)
     points = shapely.point_on_surface(hh_geoms) if len(hh_geoms) else hh_geoms
     counts = (
         pd.to_numeric(households["households"], errors="coerce").fillna(0).to_numpy(dtype=float)
         if "households" in households
         else np.ones(len(points))
     )
-    where, _ = _weights(points, counts, blocks)
+    where, _ = block_weights(points, counts, blocks)
     xy = shapely.get_coordinates(points) if len(points) else np.zeros((0, 2))
-    block_list, where, notes = _split_big(blocks, where, xy, counts, max_households)
+    block_list, where, notes = split_big(blocks, where, xy, counts, max_households)
     blocks = np.asarray(block_list, dtype=object)
     inside = where >= 0
     weights = np.bincount(where[inside], weights=counts[inside], minlength=len(blocks))
@@ -396,12 +151,12 @@ def partition_community(
     per_grid_area = shapely.area(area) * (((min_households + max_households) / 2) / total if total else 1.0)
     band_m = max(math.sqrt(min(per_grid_area, shapely.area(area))), 1.0)
     north = shapely.bounds(area)[3]
-    order = _reading_order(shapely.point_on_surface(blocks), band_m, north)
-    label = _grow(
+    order = reading_order(shapely.point_on_surface(blocks), band_m, north)
+    label = grow(
         shapely.area(blocks),
         shapely.length(blocks),
         weights,
-        _adjacency(blocks),
+        adjacency(blocks),
         order,
         min_households,
         max_households,
@@ -409,7 +164,7 @@ def partition_community(
     n = int(label.max()) + 1 if len(label) else 0
     _check_numbering(n, prof, min_households, max_households)
     geoms = np.array([_union(blocks[label == r]) for r in range(n)], dtype=object)
-    seq_order = _reading_order(shapely.point_on_surface(geoms), band_m, north)
+    seq_order = reading_order(shapely.point_on_surface(geoms), band_m, north)
     rank = np.empty(n, dtype=np.int64)
     rank[seq_order] = np.arange(1, n + 1)
     codes = [format_grid_code(district_code, street_code, community_code, int(s), prof) for s in rank]
