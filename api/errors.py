@@ -9,7 +9,10 @@ from gis.errors import LayerError
 
 
 class GridmapError(Exception):
-    """A domain error with a message meant for the user; its status and code are in `ERRORS`."""
+    """A domain error with a message meant for the user; its status and code are in `ERRORS`, and `headers` are
+    sent with it (e.g. Retry-After)."""
+
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -56,6 +59,42 @@ class GridsConflict(GridsError):
     """The community already has grids: a partition would overlap them."""
 
 
+class AccountError(GridmapError, ValueError):
+    """An account that cannot be made or changed as asked: bad role, scope, login or password, unknown place."""
+
+
+class DuplicateLogin(AccountError):
+    """The login is taken (logins are compared without case)."""
+
+
+class UnknownLogin(AccountError):
+    """No account has this login (the CLI's disable and reset; sign-in never says so)."""
+
+
+class NotAuthenticated(GridmapError):
+    """No valid credentials: no token, an expired, tampered or revoked one, a disabled account, a wrong password.
+    The detail never says which of these it was when that would tell whether a login exists."""
+
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(GridmapError):
+    """Signed in, but the role may not do this, or a cookie-authenticated write lacks its CSRF token."""
+
+
+class TooManyAttempts(GridmapError):
+    """Too many failed sign-ins for this login or from this address; `retry_after` seconds until the next try."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(max(1, retry_after))}
+
+
+class InsecureConfiguration(Exception):
+    """A setting that must not be served with (a missing or placeholder signing key outside development); stops
+    start-up, so it is not an HTTP error and not in `ERRORS`."""
+
+
 # The one place a status is chosen: the first class of an error's MRO found here gives its status and code.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotFound: (404, "not_found"),
@@ -69,6 +108,12 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     GridsConflict: (409, "grids_conflict"),
     GridsError: (400, "invalid_parameter"),
     LayerError: (400, "invalid_parameter"),  # a partition's grids fail the layer checks
+    DuplicateLogin: (409, "duplicate_login"),
+    UnknownLogin: (404, "not_found"),
+    AccountError: (400, "invalid_parameter"),
+    NotAuthenticated: (401, "not_authenticated"),
+    Forbidden: (403, "forbidden"),
+    TooManyAttempts: (429, "too_many_attempts"),
     GridmapError: (400, "error"),
 }
 

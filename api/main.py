@@ -9,12 +9,13 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.accounts.tokens import load_keys
 from api.coverage_state import CoverageCache
 from api.handlers import install_error_handlers
 from api.map_cache import MapPageCache
 from api.middleware import install_middleware
 from api.openapi import ERROR_RESPONSES, install_openapi
-from api.routers import centers, coverage, grids, health, layers, maps, workload
+from api.routers import auth, centers, coverage, grids, health, layers, login, maps, workload
 from api.settings import Settings, get_settings
 from api.storage.database import make_engine
 
@@ -24,7 +25,10 @@ OPENAPI_URL = "/openapi.json"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API for `settings`. Raises api.errors.InsecureConfiguration (one line) when the signing key will not do
+    outside development."""
     settings = settings or get_settings()
+    keys = load_keys(settings)  # first: a bad key stops start-up before anything else is set up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_openapi(app, settings)
     app.state.settings = settings
+    app.state.keys = keys
     app.state.coverage_cache = CoverageCache()
     app.state.map_cache = MapPageCache(
         max_entries=settings.map_cache_entries, max_bytes=int(settings.map_cache_mb * 2**20)
@@ -55,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_middleware(app, settings)  # after the error handlers: uses their 500 handler
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(login.router)
     app.include_router(layers.router)
     app.include_router(coverage.router)
     app.include_router(centers.router)

@@ -8,7 +8,7 @@ Outermost first:
 2. `SecurityHeaders`: CSP, X-Frame-Options and X-Content-Type-Options on every response, errors included.
 3. `UnexpectedErrors`: answers an exception with the app's 500 handler and does not re-raise it.
 4. `AllowedHosts`: the Host header must be one of ``allowed_hosts`` (DNS rebinding).
-5. `SameOriginWrites`: POST/PUT/PATCH/DELETE only as JSON and not from another site (CSRF).
+5. `SameOriginWrites`: POST/PUT/PATCH/DELETE only as JSON (but the sign-in forms) and not from another site (CSRF).
 6. `BodyLimit`: bodies above ``max_body_bytes`` get 413 before they are read.
 """
 
@@ -32,6 +32,10 @@ ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_MEDIA_TYPE = re.compile(r"application/([a-z0-9.+-]+\+)?json", re.IGNORECASE)
+# The writes that are forms by their nature (OAuth2's password flow, the browser's sign-in and sign-out); they check
+# a CSRF token of their own (api.routers.login) or set no cookie (/auth/token). Other sites are refused all the same.
+FORM_PATHS = frozenset({"/auth/token", "/login", "/logout"})
+FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str) -> None:
@@ -164,7 +168,7 @@ class SameOriginWrites:
 
     On POST, PUT, PATCH and DELETE: a body, or any declared Content-Type, must be JSON (415); ``Sec-Fetch-Site``
     must not say cross-site or same-site, and an ``Origin`` header must name this server (403). Requests without
-    these headers (curl, scripts, the CLI's clients) pass.
+    these headers (curl, scripts, the CLI's clients) pass. `FORM_PATHS` take form bodies too.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -184,10 +188,12 @@ class SameOriginWrites:
             await _refuse(scope, receive, send, 403, "cross_site_request", detail)
             return
         content_type = headers.get("content-type")
+        media_type = (content_type or "").split(";")[0].strip().lower()
+        if scope["path"] in FORM_PATHS and media_type in FORM_MEDIA_TYPES:
+            await self.app(scope, receive, send)
+            return
         has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
-        if (content_type is not None or has_body) and not JSON_MEDIA_TYPE.fullmatch(
-            (content_type or "").split(";")[0].strip()
-        ):
+        if (content_type is not None or has_body) and not JSON_MEDIA_TYPE.fullmatch(media_type):
             detail = f"{scope['method']} bodies must be JSON: send Content-Type: application/json, or no body"
             await _refuse(scope, receive, send, 415, "unsupported_media_type", detail)
             return

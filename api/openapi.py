@@ -30,12 +30,14 @@ def _error(description: str) -> dict[str, Any]:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _error("A value the API refuses (detail says which and why)"),
-    403: _error("A write from another site (api.middleware)"),
+    401: _error("Not signed in, or the token or session is not valid (any more); WWW-Authenticate: Bearer"),
+    403: _error("A write from another site (api.middleware), a role that may not, a cookie write without CSRF token"),
     404: _error("No such street, community, grid, point or layer (detail names it)"),
     409: _error("Not possible in the stored state yet (no coverage, no assignment, grids already there)"),
     413: _error("The body is larger than GRIDMAP_MAX_BODY_BYTES (api.middleware)"),
     415: _error("A write whose body is not JSON (api.middleware)"),
     422: _error("A parameter or body field does not match this schema (detail names each)"),
+    429: _error("Too many failed sign-ins for this login or from this address; Retry-After says when to try again"),
     503: _error("The database does not answer"),
 }
 

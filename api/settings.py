@@ -2,8 +2,9 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis.defaults import LEVELS, MAX_SNAP_M, PROFILES
@@ -66,6 +67,31 @@ class Settings(BaseSettings):
         default=["127.0.0.1", "localhost", "::1", "testserver"],
         description="Host names the API answers to (JSON list; '*.example.org' patterns, '*' for any); refusing "
         "others stops DNS rebinding. `host` is added unless it is 0.0.0.0. 'testserver' is the test client's.",
+    )
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="'production' refuses to start without a proper secret_key; 'development' makes one up.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs access tokens and CSRF tokens: at least 32 random bytes, the same for every server "
+        "process. Unset in development: a random key per process (tokens do not survive a restart).",
+    )
+    access_token_minutes: int = Field(default=15, ge=1, le=15, description="Lifetime of an access token.")
+    refresh_token_days: int = Field(
+        default=7, ge=1, le=90, description="Lifetime of a refresh token and of a browser session."
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Mark the session cookie Secure even when the request came over plain HTTP (behind a proxy "
+        "that terminates TLS); over HTTPS it is always Secure.",
+    )
+    sign_in_window_minutes: int = Field(default=15, ge=1, le=1440, description="Window the sign-in limits count in.")
+    sign_in_max_per_login: int = Field(
+        default=5, ge=1, description="Failed sign-ins for one login within the window before 429."
+    )
+    sign_in_max_per_address: int = Field(
+        default=20, ge=1, description="Failed sign-ins from one address within the window before 429."
     )
     max_body_bytes: int = Field(
         default=1_048_576,

@@ -73,10 +73,12 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def empty_tables(engine: Engine) -> None:
-    """Every layer and derived table emptied (importers commit their own transactions)."""
+    """Every layer and derived table emptied (importers commit their own transactions), and the accounts (a party
+    member's account refers to a 中心户, so TRUNCATE … CASCADE would empty them anyway)."""
     with engine.begin() as conn:
         derived = ["building_coverage", "coverage_runs", "center_assignments", "center_runs"]
-        tables = ", ".join([*layers.LAYERS, "grid_worker_grids", "import_runs", *derived])
+        accounts = ["users", "sign_in_failures"]  # user_scopes and auth_sessions by CASCADE
+        tables = ", ".join([*layers.LAYERS, "grid_worker_grids", "import_runs", *derived, *accounts])
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 

@@ -1,23 +1,29 @@
 """The ``gridmap`` command: set up the database, import, generate the sample area, compute, render maps, serve.
 
-One module per concern: db (database, serve, demo), layers (imports, sample, overview map), coverage, centers, grids;
-common holds the one error exit. Modules import only typer, the settings and the database helpers at the top; a
-command imports the analysis stack (pandas, geopandas, folium, gis and the api modules built on them) when it runs,
-marked "lazy": loading it takes about 1.5 s, which `gridmap --help`, a mistyped option and a one-line error should
-not wait for.
+One module per concern: db (database, serve, demo), layers (imports, sample, overview map), coverage, centers, grids,
+users (accounts); common holds the one error exit. Modules import only typer, the settings and the database
+helpers at the top; a command imports the analysis stack (pandas, geopandas, folium, gis and the api modules built
+on them) when it runs, marked "lazy": loading it takes about 1.5 s, which `gridmap --help`, a mistyped option and a
+one-line error should not wait for.
 """
 
 import typer
 
-from api.cli import centers, coverage, db, grids, layers
+from api.cli import centers, coverage, db, grids, layers, users
 
 app = typer.Typer(help="gridmap — 社区网格地图服务 (grid management and mapping on PostGIS).", no_args_is_help=True)
 db_app = typer.Typer(help="Database: create, migrate.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+users_app = typer.Typer(help="Accounts: add, list, disable, reset a password.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 db_app.command("init")(db.db_init)
 db_app.command("upgrade")(db.db_upgrade)
 db_app.command("downgrade")(db.db_downgrade)
+users_app.command("add")(users.add)
+users_app.command("list")(users.list_users)
+users_app.command("disable")(users.disable)
+users_app.command("reset")(users.reset)
 # in this order in `gridmap --help`
 app.command("coverage")(coverage.coverage_command)
 app.command("refresh-coverage")(coverage.refresh_command)

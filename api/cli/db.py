@@ -1,12 +1,14 @@
 """`gridmap db …`, `serve` and `demo`: the database itself, the API server, and the whole tour for a new user."""
 
 import socket
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from api.cli import centers, coverage, layers
+from api.cli import centers, coverage, layers, users
 from api.cli.common import fail, require_database, settings
+from api.errors import InsecureConfiguration
 from api.storage import migrate
 from api.storage.database import init_database
 
@@ -54,15 +56,22 @@ def serve(
     require_database(config.database_url)
     host = host or config.host
     port = _free_port(host, port or config.port)
-    typer.secho(f"gridmap API: http://{host}:{port}/  (docs /docs, map /maps/overview)", bold=True)
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+    try:
+        app = create_app(config)
+    except InsecureConfiguration as exc:
+        fail(str(exc))
+    typer.secho(f"gridmap API: http://{host}:{port}/  (docs /docs, map /maps/overview, sign in /login)", bold=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def demo(
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API afterwards")] = True,
+    users_file: Annotated[
+        Path, typer.Option(help="Where the demo accounts' passwords are written (readable by you only)")
+    ] = users.DEMO_USERS_FILE,
 ) -> None:
     """Set up the database, load the sample street, compute its walking coverage and its 中心户 assignment, write
-    the overview, planner and 中心户 maps and start the API."""
+    the overview, planner and 中心户 maps, make one account of each role, and start the API."""
     db_init()
     layers.sample(scale=1.0, seed=None, load=True)
     layers.overview_map(out=None)
@@ -72,5 +81,6 @@ def demo(
     )
     centers.assign_centers_command(stable=True)
     centers.centers_map_command(community_id=None, grid_id=None, out=None)
+    users.demo_users(users_file)
     if serve_api:
         serve(host=None, port=None)

@@ -8,13 +8,18 @@ import pytest
 
 from api.errors import (
     ERRORS,
+    AccountError,
     CentersUnavailable,
     CoverageUnavailable,
+    DuplicateLogin,
+    Forbidden,
     GridsConflict,
     GridsError,
     InvalidParameter,
+    NotAuthenticated,
     NotFound,
     ScenarioError,
+    TooManyAttempts,
     UnknownCommunity,
     status_and_code,
 )
@@ -36,6 +41,11 @@ ROUTERS = Path(__file__).resolve().parents[3] / "api" / "routers"
         (LayerError("grids: feature 1: geometry is missing"), (400, "invalid_parameter")),
         (NotFound("no grid 5"), (404, "not_found")),
         (InvalidParameter("bbox must be four numbers"), (400, "invalid_parameter")),
+        (NotAuthenticated("wrong login or password"), (401, "not_authenticated")),
+        (Forbidden("this needs the role admin"), (403, "forbidden")),
+        (TooManyAttempts("too many failed sign-ins", 60), (429, "too_many_attempts")),
+        (DuplicateLogin("the login 'x' is taken"), (409, "duplicate_login")),
+        (AccountError("unknown role 'root'"), (400, "invalid_parameter")),
         (ValueError("anything else"), None),  # not a domain error: the 500 handler, which logs no text
     ],
 )

@@ -10,10 +10,17 @@ def _tables(engine) -> set[str]:
 
 
 COVERAGE_TABLES = {"layer_versions", "coverage_runs", "building_coverage"}
+ACCOUNT_TABLES = {"users", "user_scopes", "auth_sessions", "sign_in_failures"}
 
 
 def test_migrations_down_and_up(engine, database_url):
-    assert set(layers.LAYERS) | COVERAGE_TABLES <= _tables(engine)
+    assert set(layers.LAYERS) | COVERAGE_TABLES | ACCOUNT_TABLES <= _tables(engine)
+    migrate.downgrade(database_url, "0005")
+    engine.dispose()
+    assert not (ACCOUNT_TABLES & _tables(engine)) and COVERAGE_TABLES <= _tables(engine)
+    migrate.upgrade(database_url, "0006")
+    engine.dispose()
+    assert ACCOUNT_TABLES <= _tables(engine)
     migrate.downgrade(database_url, "0001")
     engine.dispose()
     assert not (COVERAGE_TABLES & _tables(engine)) and set(layers.LAYERS) <= _tables(engine)
@@ -22,7 +29,28 @@ def test_migrations_down_and_up(engine, database_url):
     assert _tables(engine) <= {"alembic_version", "spatial_ref_sys"}
     migrate.upgrade(database_url)
     engine.dispose()
-    assert set(layers.LAYERS) | COVERAGE_TABLES <= _tables(engine)
+    assert set(layers.LAYERS) | COVERAGE_TABLES | ACCOUNT_TABLES <= _tables(engine)
+
+
+def test_account_tables_refuse_what_they_must(engine, clean_db):
+    """The constraints behind the CLI's checks: known roles and levels, one login in any case, no token stored
+    twice, a 中心户 only for a party member."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    def insert(sql: str, **params) -> None:
+        with engine.begin() as conn:
+            conn.execute(text(sql), params)
+
+    user = "INSERT INTO users (login, password_hash, role) VALUES (:login, 'h', :role)"
+    insert(user, login="Wang", role="admin")
+    for login, role in [("wang", "planner"), ("WANG", "admin"), ("li", "root"), ("", "admin"), ("x" * 65, "admin")]:
+        with pytest.raises(IntegrityError):
+            insert(user, login=login, role=role)
+    with pytest.raises(IntegrityError, match="users_center_household_party_member"):
+        insert("INSERT INTO users (login, password_hash, role, center_household_id) VALUES ('z', 'h', 'admin', 1)")
+    with pytest.raises(IntegrityError, match="user_scopes_known_level"):
+        insert("INSERT INTO user_scopes (user_id, level, code) SELECT id, 'district', '110105' FROM users")
 
 
 def test_every_write_bumps_the_layer_version(engine, clean_db):
