@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.settings import Settings
-from api.storage import Connection, Engine, connect
+from api.storage import SYSTEM, Connection, Engine, connect
 
 
 def get_engine(request: Request) -> Engine:
@@ -19,7 +19,7 @@ def get_settings(request: Request) -> Settings:
 
 def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
     """The request's connection, from storage's one door (a database that does not answer: 503)."""
-    with connect(engine) as conn:
+    with connect(engine, scope=SYSTEM) as conn:
         yield conn
 
 
