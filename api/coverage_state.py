@@ -20,7 +20,7 @@ import shapely
 
 from api.errors import CoverageUnavailable, ScenarioError, excerpt
 from api.settings import Settings
-from api.storage import Connection, Engine, connect, transaction
+from api.storage import SYSTEM, Connection, Engine, connect, transaction
 from api.storage import coverage as coverage_db
 from gis.coverage import (
     REQUIRED_TYPES,
@@ -83,7 +83,7 @@ def compute_state(conn: Connection, settings: Settings) -> CoverageState:
 def refresh(engine: Engine, settings: Settings, *, force: bool = False) -> tuple[dict, CoverageState | None]:
     """Recompute and store the coverage when an input changed (or `force`); returns the run and the new state
     (None when the stored run was current). One REPEATABLE READ transaction: the stored rows match the version."""
-    with transaction(engine, isolation_level="REPEATABLE READ") as conn:
+    with transaction(engine, scope=SYSTEM, isolation_level="REPEATABLE READ") as conn:
         coverage_db.lock_for_refresh(conn)  # first, before the snapshot (a concurrent refresh waits: no 500)
         run = coverage_db.stored_run(conn)
         if not force and run is not None and coverage_db.is_current(run, conn, settings):
@@ -110,7 +110,7 @@ class CoverageCache:
         waits for nobody. Only a rebuild takes the lock, and reads the counters again under it, so concurrent
         requests after a change rebuild once."""
         if conn is None:
-            with connect(engine) as own:
+            with connect(engine, scope=SYSTEM) as own:
                 versions = coverage_db.layer_versions(own)
         else:
             opened = not conn.in_transaction()
@@ -121,13 +121,13 @@ class CoverageCache:
         if state is not None and state.versions == versions:
             return state, False
         with self._lock:
-            with connect(engine) as own:
+            with connect(engine, scope=SYSTEM) as own:
                 versions = coverage_db.layer_versions(own)
             if self._state is not None and self._state.versions == versions:
                 return self._state, False
             _, state = refresh(engine, settings)
             if state is None:  # the stored rows are current; only this process lacks its copy
-                with transaction(engine) as own:
+                with transaction(engine, scope=SYSTEM) as own:
                     state = compute_state(own, settings)
             self._state = state
             return state, True

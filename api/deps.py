@@ -12,7 +12,7 @@ from api.accounts.sessions import Authenticated, from_access_token, from_session
 from api.accounts.tokens import Keys, csrf_matches
 from api.errors import Forbidden, NotAuthenticated
 from api.settings import Settings
-from api.storage import Connection, Engine, connect
+from api.storage import SYSTEM, Connection, Engine, connect
 
 SESSION_COOKIE = "gridmap_session"  # HttpOnly: the browser session's opaque token
 CSRF_COOKIE = "gridmap_csrf"  # readable by the page's scripts, to send back as X-CSRF-Token
@@ -37,7 +37,7 @@ def get_keys(request: Request) -> Keys:
 
 def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
     """The request's connection, from storage's one door (a database that does not answer: 503)."""
-    with connect(engine) as conn:
+    with connect(engine, scope=SYSTEM) as conn:
         yield conn
 
 

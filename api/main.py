@@ -17,7 +17,7 @@ from api.middleware import install_middleware
 from api.openapi import ERROR_RESPONSES, install_openapi
 from api.routers import auth, centers, coverage, grids, health, layers, login, maps, workload
 from api.settings import Settings, get_settings
-from api.storage.database import make_engine
+from api.storage.database import app_database_url, make_engine
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "maps" / "static"
 
@@ -33,7 +33,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            settings.app_database_url or app_database_url(settings.database_url),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
         )
         try:
             yield

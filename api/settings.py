@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         default_factory=lambda: _recorded_database_url(),
         description="SQLAlchemy URL of the PostGIS database; when unset, the one scripts/db.sh recorded.",
     )
+    app_database_url: str | None = Field(
+        default=None,
+        description="The server's connection, as the role gridmap_app that `gridmap db init` creates (it cannot "
+        "bypass row-level security); when unset, GRIDMAP_DATABASE_URL's server and database as gridmap_app with no "
+        "password. The CLI and migrations use GRIDMAP_DATABASE_URL (the owner).",
+    )
     tiles: str = Field(
         default="openstreetmap",
         description="Base map: 'openstreetmap', 'none' (closed networks), or a tile URL template.",

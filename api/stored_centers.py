@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from api.errors import CentersUnavailable
 from api.settings import Settings, get_settings
-from api.storage import Connection, Engine, transaction
+from api.storage import SYSTEM, Connection, Engine, transaction
 from api.storage import centers as centers_db
 from gis.centers import Assignment, Suggestions, run
 
@@ -62,7 +62,7 @@ def assign_stored(
 
 def assign_and_store(engine: Engine, *, stable: bool = True, settings: Settings | None = None) -> tuple[int, CenterRun]:
     """Run and store in one REPEATABLE READ transaction: the pairs stored match the layers read."""
-    with transaction(engine, isolation_level="REPEATABLE READ") as conn:
+    with transaction(engine, scope=SYSTEM, isolation_level="REPEATABLE READ") as conn:
         centers_db.lock_for_run(conn)  # first, before the snapshot
         done = assign_stored(conn, stable=stable, settings=settings)
         return centers_db.store_run(conn, done), done

@@ -27,7 +27,7 @@ from api.coverage_state import (  # noqa: E402
     refresh,  # noqa: E402
 )
 from api.settings import Settings  # noqa: E402
-from api.storage import connect, database, transaction  # noqa: E402
+from api.storage import SYSTEM, connect, database, transaction  # noqa: E402
 from api.storage.coverage import BUILDINGS_SQL, EDGES_SQL, NODES_SQL, SERVICES_SQL  # noqa: E402
 from api.storage.coverage_stats import STATS_CACHE, gap_stats, uncovered_geojson  # noqa: E402
 from api.storage.frames import read_frame  # noqa: E402
@@ -109,11 +109,11 @@ def main() -> None:
         )
         _, t_warm = timed(refresh, engine, settings)
         print(f"refresh coverage, inputs unchanged:         {t_warm * 1000:8.1f} ms")
-        with transaction(engine) as conn:
+        with transaction(engine, scope=SYSTEM) as conn:
             _, t = timed(lambda: [read_frame(conn, sql) for sql in (NODES_SQL, EDGES_SQL, BUILDINGS_SQL, SERVICES_SQL)])
             print(f"  of which reading the four input layers:   {t:8.2f} s  (read again, warm cache)")
 
-        with connect(engine) as conn:
+        with connect(engine, scope=SYSTEM) as conn:
             by_grid = dict(by="grid", profiles=settings.walk_profiles, levels=settings.coverage_levels)
             stats, t = timed(gap_stats, conn, **by_grid)
             print(f"GET /coverage/stats by grid (SQL):          {t * 1000:8.1f} ms  ({len(stats)} rows)")
@@ -176,7 +176,7 @@ def main() -> None:
         ours_per_type = t_cold / len(counts["types"])
         peer_total = 0.0
         for service_type in types:
-            with connect(engine) as conn:
+            with connect(engine, scope=SYSTEM) as conn:
                 (reached, total), t = timed(
                     lambda st=service_type: conn.execute(text(PEER_SQL), {"type": st, "budget": budget}).one()
                 )

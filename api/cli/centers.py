@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from api.cli.common import engine, fail, require_id, settings, write_map
-from api.storage import connect
+from api.storage import SYSTEM, connect
 
 MAX_LISTED_LINES = 20  # moves, suggestions and reasons printed before "… and N more"
 
@@ -102,7 +102,7 @@ def centers_map_command(
         require_id(option, value)
     config = settings()
     out = out or config.output_dir / "centers.html"
-    with connect(engine(config.database_url)) as conn:
+    with connect(engine(config.database_url), scope=SYSTEM) as conn:
         if count_map_households(conn, community_id=community_id, grid_id=grid_id) == 0:
             fail("no households to draw (wrong community or grid id?)")
         fmap, drawn = centers_map_from_db(

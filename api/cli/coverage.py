@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from api.cli.common import engine, fail, require_id, settings, write_map
-from api.storage import connect
+from api.storage import SYSTEM, connect
 
 
 def coverage_command(
@@ -123,7 +123,7 @@ def refresh_command(
     )
     level = max(config.coverage_levels)
     speed = config.walk_profiles.get("standard", next(iter(config.walk_profiles.values())))
-    with connect(db) as conn:
+    with connect(db, scope=SYSTEM) as conn:
         rows = gap_stats(conn, by="community", profiles={"standard": speed}, levels=[level])
     communities: dict[str, list[str]] = {}
     for row in rows:
@@ -155,7 +155,7 @@ def coverage_map_command(
     if profile not in config.walk_profiles:
         fail(f"--profile must be one of {', '.join(config.walk_profiles)}; got {profile!r}")
     db = engine(config.database_url)
-    with connect(db) as conn:  # refuse an unknown type before computing (and storing) coverage
+    with connect(db, scope=SYSTEM) as conn:  # refuse an unknown type before computing (and storing) coverage
         present = stored_service_types(conn)
     if service_type not in present:
         fail(f"--type must be one of {', '.join(present) or '(no service points stored)'}; got {service_type!r}")
@@ -168,7 +168,7 @@ def coverage_map_command(
     if community_id is not None and not (state.buildings["community_id"] == community_id).any():
         fail(f"no buildings in community {community_id} (unknown id?)")
     out = out or config.output_dir / f"coverage-{service_type}.html"
-    with connect(db) as conn:
+    with connect(db, scope=SYSTEM) as conn:
         fmap = planner_map_from_state(
             state,
             conn,

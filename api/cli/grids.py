@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from api.cli.common import engine, fail, require_id
-from api.storage import connect, transaction
+from api.storage import SYSTEM, connect, transaction
 
 
 def check_grids_command(
@@ -21,7 +21,7 @@ def check_grids_command(
     require_id("--community-id", community_id)
     if not 1 <= min_households <= max_households:
         fail("the household target needs 1 ≤ --min-households ≤ --max-households")
-    with connect(engine()) as conn:
+    with connect(engine(), scope=SYSTEM) as conn:
         try:
             table = check_stored(
                 conn, community_id=community_id, min_households=min_households, max_households=max_households
@@ -45,7 +45,7 @@ def partition_grids_command(
     from gis.errors import LayerError
 
     require_id("COMMUNITY_ID", community_id)
-    with transaction(engine()) as conn:
+    with transaction(engine(), scope=SYSTEM) as conn:
         try:
             result = partition_stored(conn, community_id, profile=profile)
             if store:

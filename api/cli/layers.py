@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from api.cli.common import engine, fail, settings, write_map
-from api.storage import connect
+from api.storage import SYSTEM, connect
 
 
 def import_osm(
@@ -106,6 +106,6 @@ def overview_map(
     config = settings()
     db = engine(config.database_url)
     out = out or config.output_dir / "overview.html"
-    with connect(db) as conn:
+    with connect(db, scope=SYSTEM) as conn:
         fmap = overview_from_db(conn, tiles=config.tiles, asset_base_url=None)
     write_map(fmap, out)

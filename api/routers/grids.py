@@ -10,7 +10,7 @@ from api.deps import ConnectionDep, EngineDep
 from api.errors import InvalidParameter
 from api.openapi import GeoJSONResponse
 from api.params import Households, Id
-from api.storage import transaction
+from api.storage import SYSTEM, transaction
 from api.storage.grids import store_partition
 from api.stored_grids import check_stored, partition_stored
 
@@ -56,7 +56,7 @@ class PartitionRequest(BaseModel):
 def partition(body: PartitionRequest, engine: EngineDep) -> Response:
     """Grids of 300–500 households along the community's roads, numbered west→east, north→south (GeoJSON with
     per-grid households and notes). With ``store`` they are stored, linked and tiling-checked in one transaction."""
-    with transaction(engine) as conn:
+    with transaction(engine, scope=SYSTEM) as conn:
         result = partition_stored(
             conn,
             body.community_id,

@@ -7,6 +7,28 @@ in `database`, the migrations in `migrate`. Nothing here knows about HTTP or the
 
 from sqlalchemy import Connection, Engine
 
-from api.storage.session import connect, export_snapshot, shared_snapshot, transaction
+from api.storage.session import (
+    NOBODY,
+    SYSTEM,
+    Scope,
+    connect,
+    export_snapshot,
+    scope_of,
+    shared_snapshot,
+    transaction,
+    user_scope,
+)
 
-__all__ = ["Connection", "Engine", "connect", "export_snapshot", "shared_snapshot", "transaction"]
+__all__ = [
+    "NOBODY",
+    "SYSTEM",
+    "Connection",
+    "Engine",
+    "Scope",
+    "connect",
+    "export_snapshot",
+    "scope_of",
+    "shared_snapshot",
+    "transaction",
+    "user_scope",
+]

@@ -4,8 +4,10 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from api.storage import migrate
+from api.storage.session import install_scoping
 
 EXTENSIONS = ("postgis", "pgrouting")
+APP_ROLE = "gridmap_app"  # the server's role: no owner, no superuser, cannot bypass row-level security
 DB_INT_MAX = 2**63 - 1  # PostgreSQL bigint: every stored id, and OFFSET
 
 
@@ -15,7 +17,14 @@ def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10
     The server sizes its pool to its concurrency (`Settings.db_pool_size`): a connection beyond the pool is opened
     and closed per request, and PostgreSQL forks a backend for each, which under load cost more CPU than the
     requests themselves."""
-    return create_engine(database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_engine(database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+    return install_scoping(engine)
+
+
+def app_database_url(database_url: str) -> str:
+    """The server's connection: the database of `database_url` as `APP_ROLE`, with no password (a local server's
+    trust or peer authentication; elsewhere set GRIDMAP_APP_DATABASE_URL with the role's password)."""
+    return make_url(database_url).set(username=APP_ROLE, password=None).render_as_string(hide_password=False)
 
 
 def create_database(database_url: str) -> bool:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from api.storage import layers
-from api.storage.session import transaction
+from api.storage.session import SYSTEM, transaction
 from gis.errors import LayerError
 from gis.io import TilingReport, check_grid_tiling, read_layer, read_osm
 
@@ -72,7 +72,7 @@ def import_osm(engine: Engine, path: Path, *, source: str | None = None, progres
     extract = read_osm(path, progress=progress)
     source = source or osm_source(path)
     written: dict[str, dict[str, int]] = {}
-    with transaction(engine) as conn:
+    with transaction(engine, scope=SYSTEM) as conn:
         for table, frame in [
             ("compounds", extract.compounds),
             ("buildings", extract.buildings),
@@ -120,7 +120,7 @@ def load_sample(engine: Engine, area) -> dict[str, int]:
     The sample is synthetic and owned by gridmap, so replacing it whole is safe; ids of unchanged rows stay.
     """
     frames = {table: getattr(area, table) for table in layers.LAYERS}
-    with transaction(engine) as conn:
+    with transaction(engine, scope=SYSTEM) as conn:
         counts = load_frames(conn, frames, source=SAMPLE_SOURCE)
         for table in reversed(list(layers.LAYERS)):
             layers.prune_missing(conn, table, source=SAMPLE_SOURCE)
@@ -217,7 +217,7 @@ def import_layer(
     result: dict = {"source": source, "kind": kind, "features": len(frame), "notes": list(report.notes)}
     result["repair"] = report.repair.summary()
     try:
-        with transaction(engine) as conn:
+        with transaction(engine, scope=SYSTEM) as conn:
             _store(conn, frame, kind=kind, source=source, path=path, result=result)
     except IntegrityError as exc:
         # e.g. a grid code that another source already holds; the database says which key.

@@ -1,31 +1,75 @@
-"""The one door to the database: every connection gridmap uses is opened here, and passes `_scoped` once.
+"""The one door to the database: every connection gridmap uses is opened here, with the scope it reads under.
 
-Row-level security will need the user's scope set on each connection a request uses; with one door it cannot be
-forgotten on one of them. Admin connections (creating the database, extensions, migrations: api.storage.database
-and api.storage.migrate) work on the server, not on residents' rows, and do not pass here.
+Row-level security (docs/design.md §6) decides which of residents' rows a statement sees from two settings that
+`_set_scope` puts at the start of every transaction with SET LOCAL, so that they end with it and can never outlive
+a request on a pooled connection: ``gridmap.user_id`` (the signed-in user) and ``gridmap.system`` (gridmap's own
+jobs). A connection carries its `Scope` as an execution option; the engine's ``begin`` listener, installed by
+`api.storage.database.make_engine`, applies it to each transaction, the second connection of `shared_snapshot`
+included. With no scope, the policies let no personal row through. Admin connections (creating the database,
+extensions, migrations: api.storage.database and api.storage.migrate) work on the server, not on rows, and do not
+pass here.
 """
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from api.errors import DatabaseUnavailable
 
+SCOPE_OPTION = "gridmap_scope"
 
-def _scoped(conn: Connection) -> Connection:
-    """The hook every handed-out connection passes before its first statement: where the accounts work sets the
-    user's scope (for row-level security) on `conn`, the second connection of `shared_snapshot` included.
 
-    Nothing is set yet. A setting made here lasts for the connection's session: it must be reset when the
-    connection returns to the pool, so that it never outlives the request."""
-    return conn
+@dataclass(frozen=True)
+class Scope:
+    """Whose rows a connection reads: a signed-in user's (the database resolves their places), everything for
+    gridmap's own jobs (imports, the coverage refresh, the operator's CLI), or nothing personal (`NOBODY`)."""
+
+    user_id: int | None = None
+    system: bool = False
+
+    def __post_init__(self) -> None:
+        if self.user_id is not None and (not isinstance(self.user_id, int) or self.user_id < 1):
+            raise ValueError("a scope's user id is a positive integer")
+
+
+NOBODY = Scope()
+SYSTEM = Scope(system=True)
+
+
+def user_scope(user_id: int) -> Scope:
+    return Scope(user_id=user_id)
+
+
+def _set_scope(conn: Connection) -> None:
+    """The engine's ``begin`` listener: the transaction's first statements set its scope (SET is no query, so a
+    REPEATABLE READ snapshot is still taken later, and SET TRANSACTION SNAPSHOT may still follow)."""
+    scope = conn.get_execution_options().get(SCOPE_OPTION, NOBODY)
+    user = "" if scope.user_id is None else str(int(scope.user_id))  # an int: nothing else reaches the SQL text
+    system = "on" if scope.system else "off"
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # only a detached connection has none
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(f"SET LOCAL gridmap.user_id = '{user}'; SET LOCAL gridmap.system = '{system}'")
+    finally:
+        cursor.close()
+
+
+def install_scoping(engine: Engine) -> Engine:
+    """Make every transaction on `engine` set its connection's scope (done once, by make_engine)."""
+    if not event.contains(engine, "begin", _set_scope):
+        event.listen(engine, "begin", _set_scope)
+    return engine
 
 
 @contextmanager
 def _open(engine: Engine, isolation_level: str | None) -> Iterator[Connection]:
     """A pooled connection; a database that does not answer is a `DatabaseUnavailable` (503), not a traceback."""
+    if not event.contains(engine, "begin", _set_scope):
+        raise RuntimeError("this engine does not set scopes: make it with api.storage.database.make_engine")
     try:
         conn = engine.connect()
     except OperationalError as exc:
@@ -35,17 +79,23 @@ def _open(engine: Engine, isolation_level: str | None) -> Iterator[Connection]:
 
 
 @contextmanager
-def connect(engine: Engine, *, isolation_level: str | None = None) -> Iterator[Connection]:
-    """A connection for reads and for transactions the caller begins (SQLAlchemy begins one on first use)."""
+def connect(engine: Engine, *, scope: Scope, isolation_level: str | None = None) -> Iterator[Connection]:
+    """A connection reading under `scope`, for reads and for transactions the caller begins (SQLAlchemy begins
+    one on first use); every transaction on it sets the scope first."""
     with _open(engine, isolation_level) as conn:
-        yield _scoped(conn)
+        yield conn.execution_options(**{SCOPE_OPTION: scope})
 
 
 @contextmanager
-def transaction(engine: Engine, *, isolation_level: str | None = None) -> Iterator[Connection]:
-    """A connection in one transaction, committed when the block ends and rolled back on an error."""
-    with connect(engine, isolation_level=isolation_level) as conn, conn.begin():
+def transaction(engine: Engine, *, scope: Scope, isolation_level: str | None = None) -> Iterator[Connection]:
+    """A connection in one transaction under `scope`, committed when the block ends and rolled back on an error."""
+    with connect(engine, scope=scope, isolation_level=isolation_level) as conn, conn.begin():
         yield conn
+
+
+def scope_of(conn: Connection) -> Scope:
+    """The scope `conn` reads under (NOBODY for a connection that did not come from `connect`)."""
+    return conn.get_execution_options().get(SCOPE_OPTION, NOBODY)
 
 
 # The caller's snapshot for a second connection; NULL when this transaction has written (it has an xid).
@@ -60,8 +110,10 @@ def export_snapshot(conn: Connection) -> str | None:
 @contextmanager
 def shared_snapshot(conn: Connection, snapshot: str) -> Iterator[Connection]:
     """A second connection whose REPEATABLE READ transaction sees exactly what `conn`'s does (`snapshot` from
-    `export_snapshot`), e.g. to COPY layers out beside it. The snapshot must be the transaction's first statement,
-    so the scope is set right after it."""
-    with _open(conn.engine, "REPEATABLE READ") as other, other.begin():
-        other.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-        yield _scoped(other)
+    `export_snapshot`), e.g. to COPY layers out beside it, under the same scope. The snapshot must come before the
+    transaction's first query; the scope's SET LOCAL statements, which begin it, are no queries."""
+    with _open(conn.engine, "REPEATABLE READ") as other:
+        other.execution_options(**{SCOPE_OPTION: scope_of(conn)})
+        with other.begin():
+            other.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            yield other

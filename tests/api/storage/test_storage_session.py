@@ -1,50 +1,75 @@
-"""api.storage's one door: every connection it hands out passes the scope hook, the snapshot-sharing one too."""
+"""api.storage's one door: every transaction on a connection it hands out sets the connection's scope, the
+snapshot-sharing one too."""
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from api.errors import DatabaseUnavailable
-from api.storage import connect, session, transaction
+from api.storage import NOBODY, SYSTEM, connect, transaction, user_scope
 from api.storage.database import make_engine
 from api.storage.filters import optional
 from api.storage.frames import read_frames
 
-
-@pytest.fixture
-def scoped(monkeypatch) -> list:
-    """The connections that passed the hook, in order."""
-    seen: list = []
-
-    def hook(conn):
-        seen.append(conn)
-        return conn
-
-    monkeypatch.setattr(session, "_scoped", hook)
-    return seen
+SCOPE_SQL = "SELECT current_setting('gridmap.user_id', true), current_setting('gridmap.system', true)"
 
 
-def test_connect_and_transaction_pass_the_scope_hook(engine, scoped):
-    with connect(engine) as conn:
-        assert conn.scalar(text("SELECT 1")) == 1
-    with transaction(engine, isolation_level="REPEATABLE READ") as conn:
+def test_every_transaction_sets_the_connections_scope(engine):
+    with connect(engine, scope=user_scope(7)) as conn:
+        assert conn.execute(text(SCOPE_SQL)).one() == ("7", "off")
+        conn.commit()
+        assert conn.execute(text(SCOPE_SQL)).one() == ("7", "off")  # the next transaction sets it again
+    with transaction(engine, scope=SYSTEM, isolation_level="REPEATABLE READ") as conn:
         assert conn.scalar(text("SHOW transaction_isolation")) == "repeatable read"
-    assert len(scoped) == 2
+        assert conn.execute(text(SCOPE_SQL)).one() == ("", "on")
+    with connect(engine, scope=NOBODY) as conn:
+        assert conn.execute(text(SCOPE_SQL)).one() == ("", "off")
 
 
-def test_the_connection_sharing_a_snapshot_passes_the_scope_hook(engine, scoped):
-    with transaction(engine, isolation_level="REPEATABLE READ") as conn:
+def test_the_scope_ends_with_the_transaction(engine):
+    """SET LOCAL: nothing of a request's scope is left on the pooled connection."""
+    with connect(engine, scope=user_scope(7)) as conn:
+        conn.execute(text("SELECT 1"))
+        raw = conn.connection.dbapi_connection
+        conn.commit()
+        with raw.cursor() as cursor:  # outside any transaction SQLAlchemy began: no scope
+            cursor.execute(SCOPE_SQL)
+            assert cursor.fetchone() in ((None, None), ("", ""))
+            raw.rollback()
+
+
+def test_the_connection_sharing_a_snapshot_reads_under_the_same_scope(engine):
+    with transaction(engine, scope=user_scope(42), isolation_level="REPEATABLE READ") as conn:
         frames = read_frames(
-            conn, ["SELECT 1 AS n, 0.0 AS geom_x, 0.0 AS geom_y", "SELECT 2 AS n, 0.0 AS geom_x, 0.0 AS geom_y"]
+            conn,
+            [
+                "SELECT current_setting('gridmap.user_id') AS who, 0.0 AS geom_x, 0.0 AS geom_y",
+                "SELECT current_setting('gridmap.system') AS who, 0.0 AS geom_x, 0.0 AS geom_y",
+            ],
         )
-    assert [int(f["n"].iloc[0]) for f in frames] == [1, 2]
-    assert len(scoped) == 2  # the caller's connection and the second one that read the rows
+    assert [str(f["who"].iloc[0]) for f in frames] == ["42", "off"]
+
+
+def test_an_engine_without_scoping_is_refused(database_url):
+    plain = create_engine(database_url)
+    try:
+        with pytest.raises(RuntimeError, match="make_engine"), connect(plain, scope=SYSTEM):
+            pass
+    finally:
+        plain.dispose()
+
+
+def test_a_scope_holds_only_a_user_id():
+    with pytest.raises(ValueError):
+        user_scope("1; RESET ROLE")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        user_scope(0)
 
 
 def test_a_database_that_does_not_answer_is_unavailable(database_url):
     absent = make_engine(make_url(database_url).set(port=1).render_as_string(hide_password=False))
     try:
-        with pytest.raises(DatabaseUnavailable), connect(absent):
+        with pytest.raises(DatabaseUnavailable), connect(absent, scope=SYSTEM):
             pass
     finally:
         absent.dispose()
@@ -52,6 +77,6 @@ def test_a_database_that_does_not_answer_is_unavailable(database_url):
 
 def test_the_optional_filter_keeps_every_row_for_null(engine):
     sql = text(f"SELECT count(*) FROM (VALUES (1), (2)) AS v(id) WHERE {optional('id', 'id')}")
-    with connect(engine) as conn:
+    with connect(engine, scope=NOBODY) as conn:
         assert conn.scalar(sql, {"id": None}) == 2
         assert conn.scalar(sql, {"id": 2}) == 1
