@@ -10,9 +10,9 @@ from fastapi.security import OAuth2PasswordBearer
 from api.accounts.roles import Principal
 from api.accounts.sessions import Authenticated, from_access_token, from_session_cookie
 from api.accounts.tokens import Keys, csrf_matches
-from api.errors import Forbidden, NotAuthenticated
+from api.errors import Forbidden, NotAuthenticated, SignInFirst
 from api.settings import Settings
-from api.storage import SYSTEM, Connection, Engine, connect
+from api.storage import NOBODY, SYSTEM, Connection, Engine, connect, user_scope
 
 SESSION_COOKIE = "gridmap_session"  # HttpOnly: the browser session's opaque token
 CSRF_COOKIE = "gridmap_csrf"  # readable by the page's scripts, to send back as X-CSRF-Token
@@ -35,13 +35,14 @@ def get_keys(request: Request) -> Keys:
     return request.app.state.keys
 
 
-def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
-    """The request's connection, from storage's one door (a database that does not answer: 503)."""
-    with connect(engine, scope=SYSTEM) as conn:
+def open_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
+    """A connection for endpoints open to anyone (health): it reads no personal row (a database that does not
+    answer: 503)."""
+    with connect(engine, scope=NOBODY) as conn:
         yield conn
 
 
-ConnectionDep = Annotated[Connection, Depends(get_connection)]
+OpenConnectionDep = Annotated[Connection, Depends(open_connection)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
@@ -77,13 +78,58 @@ def current_principal(auth: AuthDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
+def get_connection(engine: EngineDep, principal: PrincipalDep) -> Iterator[Connection]:
+    """The request's connection, reading under the signed-in user's scope: row-level security lets through the
+    personal rows of their places only (docs/design.md §6)."""
+    with connect(engine, scope=user_scope(principal.user_id)) as conn:
+        yield conn
+
+
+ConnectionDep = Annotated[Connection, Depends(get_connection)]
+
+
+def aggregates_connection(engine: EngineDep, principal: PrincipalDep) -> Iterator[Connection]:
+    """A connection reading every row, for endpoints that return no personal data: counts of households and
+    residents per building, grid or group, layers of places. Only for signed-in users of a role the router
+    admits; the endpoint, not row-level security, keeps personal rows out of its answer."""
+    with connect(engine, scope=SYSTEM) as conn:
+        yield conn
+
+
+AggregatesConnectionDep = Annotated[Connection, Depends(aggregates_connection)]
+
+
+def page_auth(
+    request: Request, engine: EngineDep, keys: KeysDep, token: Annotated[str | None, Depends(bearer)]
+) -> Authenticated:
+    """`current_auth` for the map pages: a browser that is not signed in is sent to /login and back (303)."""
+    try:
+        return current_auth(request, engine, keys, token)
+    except NotAuthenticated as exc:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInFirst(path) from exc
+
+
+def require_page_role(*roles: str) -> Callable[[Authenticated], Principal]:
+    """`require_role` for the map pages (see `page_auth`)."""
+
+    def check(auth: Annotated[Authenticated, Depends(page_auth)]) -> Principal:
+        return _admit(auth.principal, roles)
+
+    return check
+
+
+def _admit(principal: Principal, roles: tuple[str, ...]) -> Principal:
+    if principal.role not in roles:
+        raise Forbidden(f"this needs the role {' or '.join(roles)}; signed in as {principal.role}")
+    return principal
+
+
 def require_role(*roles: str) -> Callable[[Principal], Principal]:
     """A dependency admitting only these roles (403 for the others), e.g.
     ``principal: Annotated[Principal, Depends(require_role("admin", "street_leader"))]``."""
 
     def check(principal: PrincipalDep) -> Principal:
-        if principal.role not in roles:
-            raise Forbidden(f"this needs the role {' or '.join(roles)}; signed in as {principal.role}")
-        return principal
+        return _admit(principal, roles)
 
     return check

@@ -4,6 +4,7 @@ router. No web framework here, so storage code can raise these without importing
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from gis.errors import LayerError
 
@@ -78,6 +79,14 @@ class NotAuthenticated(GridmapError):
     headers = {"WWW-Authenticate": "Bearer"}
 
 
+class SignInFirst(NotAuthenticated):
+    """A map page asked for by someone not signed in: the browser is sent to /login, and back to `next` after."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("sign in first: /login")
+        self.headers = {"Location": "/login?" + urlencode({"next": next_path}), "Cache-Control": "no-store"}
+
+
 class Forbidden(GridmapError):
     """Signed in, but the role may not do this, or a cookie-authenticated write lacks its CSRF token."""
 
@@ -111,6 +120,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     DuplicateLogin: (409, "duplicate_login"),
     UnknownLogin: (404, "not_found"),
     AccountError: (400, "invalid_parameter"),
+    SignInFirst: (303, "sign_in_first"),
     NotAuthenticated: (401, "not_authenticated"),
     Forbidden: (403, "forbidden"),
     TooManyAttempts: (429, "too_many_attempts"),

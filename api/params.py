@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
-from api.errors import InvalidParameter, NotFound, excerpt
-from api.storage import Connection
+from api.errors import InvalidParameter, excerpt
 from api.storage.database import DB_INT_MAX
-from api.storage.places import place_exists
 from gis.io import SERVICE_TYPES
 
 MAX_LEVEL_MIN = 120.0  # a walking level beyond two hours is no service circle
@@ -41,12 +39,6 @@ Profile = Annotated[
     ),
 ]
 Place = Literal["street", "community", "grid"]
-
-
-def require_place(conn: Connection, kind: Place, place_id: int | None) -> None:
-    """Raise a 404 naming the id when a street, community or grid asked for is not stored (None: no filter)."""
-    if place_id is not None and not place_exists(conn, kind, place_id):
-        raise NotFound(f"no {kind} {place_id}")
 
 
 def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:

@@ -15,7 +15,7 @@ from api.accounts.roles import Principal
 from api.accounts.tokens import Keys, new_opaque_token, read_access_token, token_hash
 from api.errors import NotAuthenticated, TooManyAttempts
 from api.settings import Settings
-from api.storage import Engine, transaction
+from api.storage import NOBODY, Engine, transaction
 from api.storage import accounts as db
 
 WRONG_LOGIN_OR_PASSWORD = "wrong login or password"
@@ -86,7 +86,7 @@ def attempt_sign_in(
     """As `sign_in`, with the refusal returned rather than raised: the browser's form shows it on the page again."""
     login = unicodedata.normalize("NFC", login)
     window = timedelta(minutes=settings.sign_in_window_minutes)
-    with transaction(engine) as conn:
+    with transaction(engine, scope=NOBODY) as conn:
         db.lock_login(conn, login)
         waits = [
             db.seconds_until_allowed(conn, "login", login, window=window, limit=settings.sign_in_max_per_login),
@@ -121,7 +121,7 @@ def refresh(engine: Engine, settings: Settings, refresh_token: str, *, address: 
     """Rotate a refresh token: the old one is revoked and a new one of the same family returned. A revoked one
     presented again (stolen, or replayed) revokes its whole family: the thief and the user both sign in again."""
     issued = None
-    with transaction(engine) as conn:
+    with transaction(engine, scope=NOBODY) as conn:
         session = db.session_for_update(conn, token_hash(refresh_token))
         if session is None or session.kind != "refresh":
             pass
@@ -148,20 +148,20 @@ def refresh(engine: Engine, settings: Settings, refresh_token: str, *, address: 
 
 def sign_out(engine: Engine, family_id: uuid.UUID) -> None:
     """End the session: its refresh tokens, its cookie and the access tokens issued for it stop working."""
-    with transaction(engine) as conn:
+    with transaction(engine, scope=NOBODY) as conn:
         db.revoke_family(conn, family_id)
 
 
 def _principal(row) -> Principal:
     scopes = tuple(tuple(s.split(":", 1)) for s in row.scopes)
-    return Principal(row.user_id, row.login, row.role, scopes, row.center_household_id)  # type: ignore[arg-type]
+    return Principal(row.user_id, row.login, row.role, scopes, row.center_household_id)
 
 
 def from_access_token(engine: Engine, keys: Keys, token: str) -> Authenticated:
     """The principal of a bearer access token, loaded now: refused when the token is invalid or expired, the account
     disabled or the session signed out."""
     user_id, family_id = read_access_token(keys, token)
-    with transaction(engine) as conn:
+    with transaction(engine, scope=NOBODY) as conn:
         row = db.principal_by_family(conn, user_id, family_id)
     if row is None:
         raise NotAuthenticated(INVALID_SESSION)
@@ -172,7 +172,7 @@ def find_session(engine: Engine, cookie: str) -> Authenticated | None:
     """The principal of a browser session cookie, loaded now; None when the session is unknown, ended or expired,
     or its account disabled."""
     hashed = token_hash(cookie)
-    with transaction(engine) as conn:
+    with transaction(engine, scope=NOBODY) as conn:
         row = db.principal_by_session(conn, hashed, "browser")
     return None if row is None else Authenticated(_principal(row), "cookie", row.family_id, hashed)
 

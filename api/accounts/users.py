@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from api.accounts.passwords import hash_password
 from api.accounts.roles import Scope, check_login, check_scopes, parse_scope
 from api.errors import AccountError, DuplicateLogin, UnknownLogin
-from api.storage import Connection, Engine, transaction
+from api.storage import SYSTEM, Connection, Engine, transaction
 from api.storage import accounts as db
 
 
@@ -49,7 +49,7 @@ def add_user(
     login = check_login(login)
     parsed = check_scopes(role, [parse_scope(s) for s in scopes], center_household_id)
     password_hash = hash_password(password)
-    with transaction(engine) as conn:
+    with transaction(engine, scope=SYSTEM) as conn:
         _check_places(conn, parsed, center_household_id)
         user_id = db.create_user(
             conn, login=login, password_hash=password_hash, role=role, center_household_id=center_household_id
@@ -74,13 +74,15 @@ def put_user(
     login = check_login(login)
     parsed = check_scopes(role, scopes, center_household_id)
     password_hash = hash_password(password)
-    with transaction(engine) as conn:
+    with transaction(engine, scope=SYSTEM) as conn:
         _check_places(conn, parsed, center_household_id)
         user = db.find_user(conn, login, for_update=True)
         if user is None:
             user_id = db.create_user(
                 conn, login=login, password_hash=password_hash, role=role, center_household_id=center_household_id
             )
+            if user_id is None:  # created by someone else since find_user
+                raise DuplicateLogin(f"login {login!r} was taken meanwhile; run again")
         else:
             user_id = user.id
             db.update_user(conn, user_id, role=role, center_household_id=center_household_id)
@@ -99,7 +101,7 @@ def _existing(conn: Connection, login: str) -> int:
 
 def disable_user(engine: Engine, login: str) -> int:
     """Disable the account and end its sessions at once; how many sessions were ended."""
-    with transaction(engine) as conn:
+    with transaction(engine, scope=SYSTEM) as conn:
         user_id = _existing(conn, login)
         db.set_disabled(conn, user_id, True)
         return db.revoke_user_sessions(conn, user_id)
@@ -108,20 +110,20 @@ def disable_user(engine: Engine, login: str) -> int:
 def reset_password(engine: Engine, login: str, password: str) -> int:
     """A new password for the account, whose sessions end; how many were ended."""
     password_hash = hash_password(password)
-    with transaction(engine) as conn:
+    with transaction(engine, scope=SYSTEM) as conn:
         user_id = _existing(conn, login)
         db.set_password(conn, user_id, password_hash)
         return db.revoke_user_sessions(conn, user_id)
 
 
 def list_accounts(engine: Engine) -> list[Account]:
-    with transaction(engine) as conn:
+    with transaction(engine, scope=SYSTEM) as conn:
         rows = db.list_users(conn)
     return [Account(r.login, r.role, tuple(r.scopes), r.disabled, r.center_household_id) for r in rows]
 
 
 def first_places(engine: Engine) -> dict | None:
     """The places of the demo's accounts (see api.storage.accounts.first_places), or None without grids."""
-    with transaction(engine) as conn:
+    with transaction(engine, scope=SYSTEM) as conn:
         row = db.first_places(conn)
     return row._asdict() if row is not None else None

@@ -5,16 +5,16 @@ Households are named by their id only: no names, phones, rooms or tags leave thr
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from api.deps import ConnectionDep, EngineDep, SettingsDep
-from api.errors import NotFound
-from api.params import Id, Offset, require_place
+from api.access import MANAGING, managed_grids, require_place
+from api.deps import ConnectionDep, EngineDep, PrincipalDep, SettingsDep, require_role
+from api.params import Id, Offset
 from api.storage.centers import grid_load, last_run
 from api.storage.centers import uncovered as uncovered_households
 from api.stored_centers import assign_and_store
 
-router = APIRouter(prefix="/centers", tags=["centers 党员中心户"])
+router = APIRouter(prefix="/centers", tags=["centers 党员中心户"], dependencies=[Depends(require_role(*MANAGING))])
 
 
 def _ids(frame, columns: list[str]) -> list[dict]:
@@ -33,7 +33,7 @@ def _ids(frame, columns: list[str]) -> list[dict]:
     return out
 
 
-@router.post("/assign")
+@router.post("/assign", dependencies=[Depends(require_role("admin"))])
 def assign(
     engine: EngineDep,
     settings: SettingsDep,
@@ -41,7 +41,8 @@ def assign(
     max_listed: Annotated[int, Query(ge=0, le=10000)] = 1000,
 ) -> dict:
     """Assign every household to a center household of its grid (exact min-cost flow, capacities kept), keeping
-    the previous pairs where still possible (`stable`); store the result and report who moved and why."""
+    the previous pairs where still possible (`stable`); store the result and report who moved and why. Admins
+    only: a run covers every street."""
     run_id, run = assign_and_store(engine, stable=stable, settings=settings)
     result = run.assignment
     moves = result.moves
@@ -60,12 +61,15 @@ def assign(
 
 
 @router.get("/grids")
-def grids(conn: ConnectionDep, grid_id: Id | None = None) -> dict:
-    """Per grid: households, centers, capacity, assigned, uncovered and total walk of the stored run."""
-    rows = grid_load(conn, grid_id)
-    if grid_id is not None and not rows:
-        raise NotFound(f"no grid {grid_id}")
+def grids(conn: ConnectionDep, principal: PrincipalDep, grid_id: Id | None = None) -> dict:
+    """Per grid of the user's places: households, centers, capacity, assigned, uncovered and total walk of the
+    stored run."""
+    require_place(conn, "grid", grid_id, principal)
+    mine = managed_grids(conn, principal)
+    rows = [r for r in grid_load(conn, grid_id) if mine is None or r["grid_id"] in mine]
     run = last_run(conn)
+    if run is not None and mine is not None:
+        run = {key: run[key] for key in ("id", "computed_at", "seconds")}  # the run's counts span every street
     return {
         "run": None if run is None else {**run, "computed_at": run["computed_at"].isoformat()},
         "grids": [{**r, "walk_m": float(r["walk_m"])} for r in rows],
@@ -75,10 +79,11 @@ def grids(conn: ConnectionDep, grid_id: Id | None = None) -> dict:
 @router.get("/uncovered")
 def uncovered(
     conn: ConnectionDep,
+    principal: PrincipalDep,
     grid_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     offset: Offset = 0,
 ) -> dict:
     """Households of the stored run that no center household looks after, with the reason."""
-    require_place(conn, "grid", grid_id)
+    require_place(conn, "grid", grid_id, principal)
     return {"households": uncovered_households(conn, grid_id, limit=limit, offset=offset)}

@@ -12,23 +12,28 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
+from api.access import PLANNING, require_place
 from api.coverage_state import CoverageCache, CoverageState, apply_changes, circles, compare, refresh, siting
-from api.deps import ConnectionDep, EngineDep, SettingsDep
+from api.deps import AggregatesConnectionDep, EngineDep, SettingsDep, require_role
 from api.errors import InvalidParameter, NotFound, excerpt
 from api.openapi import GeoJSONResponse
-from api.params import Id, Minutes, Offset, Profile, ServiceType, require_place
+from api.params import Id, Minutes, Offset, Profile, ServiceType
 from api.settings import Settings
 from api.storage import coverage_stats as queries
 from api.storage.coverage import stored_run
 
-router = APIRouter(prefix="/coverage", tags=["coverage 十五分钟服务圈"])
+router = APIRouter(
+    prefix="/coverage", tags=["coverage 十五分钟服务圈"], dependencies=[Depends(require_role(*PLANNING))]
+)
 
 
 def coverage_cache(request: Request) -> CoverageCache:
     return request.app.state.coverage_cache
 
 
-def current_state(request: Request, engine: EngineDep, settings: SettingsDep, conn: ConnectionDep) -> CoverageState:
+def current_state(
+    request: Request, engine: EngineDep, settings: SettingsDep, conn: AggregatesConnectionDep
+) -> CoverageState:
     state, _ = coverage_cache(request).get(engine, settings, conn)
     return state
 
@@ -56,7 +61,7 @@ def _geojson(frame) -> Response:
 
 
 @router.get("/status")
-def status(state: StateDep, conn: ConnectionDep) -> dict:
+def status(state: StateDep, conn: AggregatesConnectionDep) -> dict:
     """The stored run: input version, when and how long it took, counts per type."""
     run = stored_run(conn)
     return {
@@ -78,7 +83,7 @@ def refresh_coverage(engine: EngineDep, settings: SettingsDep, force: bool = Fal
 @router.get("/stats", response_model=dict)
 def stats(
     state: StateDep,
-    conn: ConnectionDep,
+    conn: AggregatesConnectionDep,
     settings: SettingsDep,
     by: Literal["grid", "community", "street", "all"] = "grid",
     service_type: ServiceType | None = None,
@@ -108,7 +113,7 @@ def stats(
 @router.get("/completeness")
 def completeness(
     state: StateDep,
-    conn: ConnectionDep,
+    conn: AggregatesConnectionDep,
     settings: SettingsDep,
     by: Literal["community", "grid", "street"] = "community",
     profile: Profile = "standard",
@@ -124,7 +129,7 @@ def completeness(
 @router.get("/uncovered", response_class=GeoJSONResponse)
 def uncovered(
     state: StateDep,
-    conn: ConnectionDep,
+    conn: AggregatesConnectionDep,
     settings: SettingsDep,
     service_type: ServiceType,
     profile: Profile = "standard",

@@ -2,11 +2,13 @@
 
 from typing import Literal
 
-from fastapi import APIRouter
+import pandas as pd
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
-from api.deps import ConnectionDep, EngineDep
+from api.access import MANAGING, managed_grids, require_place
+from api.deps import AggregatesConnectionDep, EngineDep, PrincipalDep, require_role
 from api.errors import InvalidParameter
 from api.openapi import GeoJSONResponse
 from api.params import Households, Id
@@ -14,21 +16,27 @@ from api.storage import SYSTEM, transaction
 from api.storage.grids import store_partition
 from api.stored_grids import check_stored, partition_stored
 
-router = APIRouter(prefix="/grids", tags=["grids 网格"])
+router = APIRouter(prefix="/grids", tags=["grids 网格"], dependencies=[Depends(require_role(*MANAGING))])
 
 
 @router.get("/check")
 def check(
-    conn: ConnectionDep,
+    conn: AggregatesConnectionDep,
+    principal: PrincipalDep,
     community_id: Id | None = None,
     min_households: Households = 300,
     max_households: Households = 500,
     only_problems: bool = False,
 ) -> dict:
-    """Per grid: gaps, overlaps, crossing community lines, invalid or duplicate codes, households off target."""
+    """Per grid of the user's places: gaps, overlaps, crossing community lines, invalid or duplicate codes,
+    households off target (household counts only)."""
     if min_households > max_households:
         raise InvalidParameter("min_households must not exceed max_households")
+    require_place(conn, "community", community_id, principal)
     table = check_stored(conn, community_id=community_id, min_households=min_households, max_households=max_households)
+    mine = managed_grids(conn, principal)
+    if mine is not None:  # a gap of a community outside the user's places has no grid_id: it goes too
+        table = table[pd.to_numeric(table["grid_id"], errors="coerce").isin(list(mine))]
     if only_problems:
         table = table[~table["ok"]]
     rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")
@@ -53,10 +61,11 @@ class PartitionRequest(BaseModel):
 
 
 @router.post("/partition", response_class=GeoJSONResponse)
-def partition(body: PartitionRequest, engine: EngineDep) -> Response:
+def partition(body: PartitionRequest, engine: EngineDep, principal: PrincipalDep) -> Response:
     """Grids of 300–500 households along the community's roads, numbered west→east, north→south (GeoJSON with
     per-grid households and notes). With ``store`` they are stored, linked and tiling-checked in one transaction."""
-    with transaction(engine, scope=SYSTEM) as conn:
+    with transaction(engine, scope=SYSTEM) as conn:  # household counts per block: no personal row leaves
+        require_place(conn, "community", body.community_id, principal)
         result = partition_stored(
             conn,
             body.community_id,

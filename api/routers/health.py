@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 
-from api.deps import ConnectionDep
+from api.deps import OpenConnectionDep
 from api.storage import health as health_db
 
 router = APIRouter(tags=["health"])
@@ -15,6 +15,6 @@ def root() -> RedirectResponse:
 
 
 @router.get("/health")
-def health(conn: ConnectionDep) -> dict:
+def health(conn: OpenConnectionDep) -> dict:
     postgis, revision = health_db.versions(conn)
     return {"status": "ok", "database": "ok", "postgis": postgis, "schema_revision": revision}

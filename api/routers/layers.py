@@ -1,21 +1,22 @@
 """GeoJSON read endpoints for the map layers, OGC API Features style (``/collections/{layer}/items``).
 
-No resident data is served here: households and center households wait for accounts and scoping.
+No resident data is served here (households: /households, within the user's places); for planners and up.
 """
 
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from api.deps import ConnectionDep, SettingsDep
+from api.access import PLANNING
+from api.deps import AggregatesConnectionDep, SettingsDep, require_role
 from api.errors import InvalidParameter, NotFound, excerpt
 from api.openapi import GeoJSONResponse
 from api.params import Offset, parse_bbox
 from api.storage import layers
 
-router = APIRouter(prefix="/collections", tags=["layers"])
+router = APIRouter(prefix="/collections", tags=["layers"], dependencies=[Depends(require_role(*PLANNING))])
 
 # Public layers and the properties each one serves (a whitelist: nothing else leaves the database).
 COLLECTIONS: dict[str, dict] = {
@@ -52,7 +53,7 @@ def layer_items(
     # declared, not validated: another name is a 404 (OGC API Features), not a 422
     layer: Annotated[str, Path(description="A public layer", json_schema_extra={"enum": list(COLLECTIONS)})],
     request: Request,
-    conn: ConnectionDep,
+    conn: AggregatesConnectionDep,
     settings: SettingsDep,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
     limit: Annotated[

@@ -129,6 +129,7 @@ def login_submit(
     issued = attempt_sign_in(
         engine, settings, login=username, password=password, address=address, user_agent=agent, kind="browser"
     )
+    response: HTMLResponse | RedirectResponse
     if isinstance(issued, GridmapError):  # the form again, with the status and headers of api.errors' table
         status, _ = status_and_code(issued) or (401, "")
         response = _form_response(request, settings, keys, next_path, login=username[:64], message=MESSAGES[status])

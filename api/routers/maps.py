@@ -4,11 +4,12 @@ from collections.abc import Callable
 from typing import Annotated
 
 import folium
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from api.access import MANAGING, PLANNING, require_place
 from api.coverage_state import CoverageState
-from api.deps import ConnectionDep, SettingsDep
+from api.deps import AggregatesConnectionDep, ConnectionDep, PrincipalDep, SettingsDep, require_page_role
 from api.errors import InvalidParameter
 from api.map_cache import CACHE_CONTROL, MapPageCache, etag_matches
 from api.mapdata import (
@@ -26,7 +27,11 @@ from api.storage.centers import require_stored_run
 from api.storage.maps import count_map_households, drawn_versions
 from maps import render_html
 
-router = APIRouter(prefix="/maps", tags=["maps"])
+router = APIRouter(
+    prefix="/maps",
+    tags=["maps"],
+    responses={303: {"description": "Not signed in: to /login (Location), and back to the page after signing in"}},
+)
 
 MAX_MAP_HOUSEHOLDS = 50_000  # a larger 中心户 map does not load on a phone or an office PC: ask for one community
 ASSETS = "/static/vendor"
@@ -64,8 +69,11 @@ def cached_page(
     return HTMLResponse(body, headers=headers)
 
 
-@router.get("/overview", response_class=HTMLResponse)
-def overview(request: Request, conn: ConnectionDep, settings: SettingsDep) -> Response:
+PLANNING_PAGE = [Depends(require_page_role(*PLANNING))]
+
+
+@router.get("/overview", response_class=HTMLResponse, dependencies=PLANNING_PAGE)
+def overview(request: Request, conn: AggregatesConnectionDep, settings: SettingsDep) -> Response:
     """Grids with codes, buildings, service points by type and compounds (概览图)."""
     return cached_page(
         request,
@@ -76,11 +84,11 @@ def overview(request: Request, conn: ConnectionDep, settings: SettingsDep) -> Re
     )
 
 
-@router.get("/coverage", response_class=HTMLResponse)
+@router.get("/coverage", response_class=HTMLResponse, dependencies=PLANNING_PAGE)
 def coverage(
     request: Request,
     state: StateDep,
-    conn: ConnectionDep,
+    conn: AggregatesConnectionDep,
     settings: SettingsDep,
     service_type: ServiceType = "party_center",
     profile: Profile = "standard",
@@ -124,16 +132,20 @@ def coverage(
     )
 
 
-@router.get("/centers", response_class=HTMLResponse)
+@router.get("/centers", response_class=HTMLResponse, dependencies=[Depends(require_page_role(*MANAGING))])
 def centers(
     request: Request,
     conn: ConnectionDep,
+    principal: PrincipalDep,
     settings: SettingsDep,
     community_id: Id | None = None,
     grid_id: Id | None = None,
 ) -> Response:
-    """中心户 map of the stored assignment: grids with codes, center households and the households each looks
-    after (lines), uncovered households, per-grid load in the tooltips (run POST /centers/assign first)."""
+    """中心户 map of the stored assignment in the user's places: grids with codes, center households and the
+    households each looks after (lines), uncovered households, per-grid load in the tooltips (run POST
+    /centers/assign first). Row-level security draws only the user's households; the page is kept per user."""
+    require_place(conn, "community", community_id, principal)
+    require_place(conn, "grid", grid_id, principal)
     require_stored_run(conn)
     drawn = count_map_households(conn, community_id=community_id, grid_id=grid_id)
     if drawn == 0:
@@ -143,7 +155,7 @@ def centers(
     return cached_page(
         request,
         conn,
-        ("centers", community_id, grid_id, settings.tiles),
+        ("centers", principal.user_id, community_id, grid_id, settings.tiles),
         CENTERS_DRAWS,
         lambda: centers_map_from_db(
             conn, community_id=community_id, grid_id=grid_id, tiles=settings.tiles, asset_base_url=ASSETS

@@ -10,3 +10,43 @@ def place_exists(conn: Connection, kind: str, place_id: int) -> bool:
     # the table name comes from the whitelist above; the id is a bound parameter
     sql = f"SELECT EXISTS (SELECT 1 FROM {PLACE_TABLES[kind]} WHERE id = :id)"
     return bool(conn.scalar(text(sql), {"id": place_id}))
+
+
+# The places a user manages, from the same helper row-level security uses (migration 0007): the grids of their
+# scopes for street leaders, community secretaries and grid workers, none for planners and party members.
+USER_GRIDS_SQL = "SELECT gridmap_user_grids(:user)"
+IS_ADMIN_SQL = "SELECT gridmap_is_admin(:user)"
+
+
+def user_grid_ids(conn: Connection, user_id: int) -> set[int] | None:
+    """The ids of the grids `user_id` manages; None for an admin (every grid)."""
+    if conn.scalar(text(IS_ADMIN_SQL), {"user": user_id}):
+        return None
+    return set(conn.scalars(text(USER_GRIDS_SQL), {"user": user_id}))
+
+
+# Whether a place lies within a user's scopes: a community by its 12-digit code or its street's, a grid as above.
+IN_USER_PLACES_SQL = {
+    "grid": "SELECT :id IN (SELECT gridmap_user_grids(:user))",
+    "community": """
+        SELECT EXISTS (
+            SELECT 1 FROM communities c JOIN streets st ON st.id = c.street_id
+            JOIN user_scopes s ON s.user_id = :user
+            WHERE c.id = :id
+              AND ((s.level = 'community' AND s.code = st.code || c.code) OR (s.level = 'street' AND s.code = st.code))
+        ) OR EXISTS (SELECT 1 FROM grids WHERE community_id = :id AND id IN (SELECT gridmap_user_grids(:user)))""",
+    "street": """
+        SELECT EXISTS (
+            SELECT 1 FROM streets st JOIN user_scopes s ON s.user_id = :user AND s.level = 'street' AND s.code = st.code
+            WHERE st.id = :id
+        ) OR EXISTS (
+            SELECT 1 FROM grids g JOIN communities c ON c.id = g.community_id
+            WHERE c.street_id = :id AND g.id IN (SELECT gridmap_user_grids(:user)))""",
+}
+
+
+def in_user_places(conn: Connection, user_id: int, kind: str, place_id: int) -> bool:
+    """Whether the street, community or grid `place_id` lies within `user_id`'s scopes (an admin's: all)."""
+    if conn.scalar(text(IS_ADMIN_SQL), {"user": user_id}):
+        return True
+    return bool(conn.scalar(text(IN_USER_PLACES_SQL[kind]), {"id": place_id, "user": user_id}))

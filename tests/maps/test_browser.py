@@ -6,6 +6,7 @@ from sqlalchemy import text
 from api.settings import Settings
 from tests.chromium import chromium_driver, js_errors, save_screenshot
 from tests.conftest import ServerThread, sample_loaded
+from tests.signing import browser_sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -22,10 +23,13 @@ def sample_counts(engine, database_url):
         yield counts, types
 
 
-def test_overview_map_in_chromium(sample_counts, database_url):
+def test_overview_map_in_chromium(sample_counts, database_url, engine):
     counts, service_types = sample_counts
     settings = Settings(database_url=database_url, tiles="none")
     with ServerThread(settings) as server, chromium_driver() as driver:
+        driver.get(f"{server.url}/maps/overview")
+        assert "/login?next=%2Fmaps%2Foverview" in driver.current_url  # not signed in: to the sign-in form
+        browser_sign_in(driver, server.url, engine)
         driver.get(f"{server.url}/maps/overview")
         driver.implicitly_wait(5)
         drawn = driver.execute_script("return document.querySelectorAll('.leaflet-interactive').length")

@@ -27,6 +27,7 @@ from maps.render import is_installed
 from tests.api.cli.test_centers_cli import households_from_osm, run_cli, write_geojson
 from tests.chromium import chromium_driver, js_errors, save_screenshot
 from tests.conftest import ServerThread, need_shared_data, sample_loaded
+from tests.signing import browser_sign_in, signed_in
 
 PAYLOADS = (
     "{{7*7}} clinic",
@@ -203,9 +204,10 @@ def hostile_area(engine, database_url):
         from api.main import create_app
 
         with TestClient(create_app(settings_)) as client:
+            signed_in(client)
             assert client.post("/coverage/refresh").status_code == 200
             assert client.post("/centers/assign").status_code == 200
-        yield {"written": written, "settings": settings_}
+        yield {"written": written, "settings": settings_, "engine": engine}
 
 
 def _expected(written: dict[str, set[str]], *fields: str) -> set[str]:
@@ -217,6 +219,7 @@ def test_served_maps_show_hostile_text_literally(hostile_area):
     written = hostile_area["written"]
     overview = _expected(written, "grids.name", "compounds.name", "buildings.kind", "service_points.name")
     with ServerThread(hostile_area["settings"]) as server, chromium_driver() as driver:
+        browser_sign_in(driver, server.url, hostile_area["engine"])
         check_page(driver, f"{server.url}/maps/overview", overview, "served-overview")
         planner = _expected(written, "buildings.name", "party_center.name")
         check_page(driver, f"{server.url}/maps/coverage?service_type=party_center", planner, "served-coverage")

@@ -8,6 +8,7 @@ from shapely.geometry import Point, box
 from api.main import create_app
 from api.settings import Settings
 from api.storage.imports import load_frames
+from tests.signing import signed_in
 
 LON, LAT = 116.47, 39.93
 
@@ -68,7 +69,7 @@ def client(clean_db, database_url):
         load_frames(conn, small_area(), source="test")
     app = create_app(Settings(database_url=database_url, tiles="none", page_size_max=100))
     with TestClient(app) as client:
-        yield client
+        yield signed_in(client)
 
 
 def test_health(client):

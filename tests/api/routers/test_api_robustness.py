@@ -18,6 +18,7 @@ from api.params import ServiceType
 from api.settings import Settings
 from gis.io import SERVICE_TYPES
 from tests.conftest import sample_loaded
+from tests.signing import signed_in
 
 BIG = 2**63  # one past PostgreSQL's bigint
 UNKNOWN = 999_999
@@ -33,7 +34,7 @@ def settings(database_url) -> Settings:
 @pytest.fixture(scope="module")
 def client(engine, settings):
     with sample_loaded(engine), TestClient(create_app(settings)) as client:
-        yield client
+        yield signed_in(client)
 
 
 @pytest.fixture

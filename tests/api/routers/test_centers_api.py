@@ -18,6 +18,7 @@ from gis.network import build_walk_graph, household_doors, snap_points
 from gis.workload import grid_workload
 from tests.chromium import chromium_driver, js_errors, save_screenshot
 from tests.conftest import ServerThread, sample_loaded
+from tests.signing import browser_sign_in, signed_in
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def area(engine):
 @pytest.fixture(scope="module")
 def client(area, database_url):
     with TestClient(create_app(Settings(database_url=database_url, tiles="none"))) as client:
-        yield client
+        yield signed_in(client)
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +203,7 @@ def test_centers_map_served_in_chromium(client, database_url, engine):
         ).one()
     settings = Settings(database_url=database_url, tiles="none")
     with ServerThread(settings) as server, chromium_driver() as driver:
+        browser_sign_in(driver, server.url, engine)
         driver.get(f"{server.url}/maps/centers?grid_id={grid}")
         driver.implicitly_wait(5)
         drawn = driver.execute_script("return document.querySelectorAll('.leaflet-interactive').length")
@@ -212,7 +214,7 @@ def test_centers_map_served_in_chromium(client, database_url, engine):
     assert errors == []
     assert centers > 0 and drawn >= households  # every household is a marker, plus lines and the grid
     assert "中心户" in text_on_page
-    assert client.get("/maps/centers", params={"grid_id": 999999}).status_code == 400
+    assert client.get("/maps/centers", params={"grid_id": 999999}).status_code == 404
 
 
 def test_cli_assign_and_map(client, engine, database_url, monkeypatch, tmp_path):
@@ -301,6 +303,6 @@ def test_households_deleted_since_the_run(client, engine):
 def test_no_households_is_a_clear_409(client, engine):
     """Runs last: it empties the household layer of this module's sample."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE households CASCADE"))
+        conn.execute(text("DELETE FROM households"))  # not TRUNCATE … CASCADE, which would empty the accounts too
     response = client.post("/centers/assign")
     assert response.status_code == 409 and "households" in response.json()["detail"]

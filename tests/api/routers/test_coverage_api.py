@@ -19,6 +19,7 @@ from gis.coverage import coverage, gap_report, population
 from gis.network import build_walk_graph
 from tests.chromium import chromium_driver, js_errors, save_screenshot
 from tests.conftest import ServerThread, sample_loaded
+from tests.signing import browser_sign_in, signed_in
 
 PROFILES = {"standard": 1.2, "elderly": 0.8}
 
@@ -37,7 +38,7 @@ def settings(database_url) -> Settings:
 @pytest.fixture(scope="module")
 def client(area, settings):
     with TestClient(create_app(settings)) as client:
-        yield client
+        yield signed_in(client)
 
 
 @pytest.fixture(scope="module")
@@ -181,15 +182,16 @@ def test_no_network_is_a_clear_409(database_url):
     try:
         database.init_database(url)
         with TestClient(create_app(Settings(database_url=url, tiles="none"))) as empty:
-            response = empty.get("/coverage/stats")
+            response = signed_in(empty).get("/coverage/stats")
         assert response.status_code == 409 and "walk network" in response.json()["detail"]
     finally:
         database.drop_database(url)
 
 
 @pytest.mark.browser
-def test_planner_map_served_in_chromium(client, settings, area):
+def test_planner_map_served_in_chromium(client, settings, area, engine):
     with ServerThread(settings) as server, chromium_driver() as driver:
+        browser_sign_in(driver, server.url, engine, role="planner", scopes=[f"street:{area.streets['code'].iloc[0]}"])
         driver.get(f"{server.url}/maps/coverage?service_type=elderly_care&profile=elderly&suggest=2")
         driver.implicitly_wait(5)
         drawn = driver.execute_script("return document.querySelectorAll('.leaflet-interactive').length")

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from api.coverage_state import CoverageCache
 from api.settings import Settings
 from tests.conftest import ServerThread, sample_loaded
+from tests.signing import bearer_headers
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +27,17 @@ def test_concurrent_forced_refreshes_wait_for_each_other(area, engine, database_
     results: list[httpx.Response | BaseException] = []
     start = threading.Barrier(3)
 
-    def refresh(base_url: str) -> None:
+    def refresh(base_url: str, headers: dict) -> None:
         try:
-            with httpx.Client(base_url=base_url, timeout=120) as client:
+            with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
                 start.wait()
                 results.append(client.post("/coverage/refresh", params={"force": "true"}))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             results.append(exc)
 
     with ServerThread(settings) as server:
-        workers = [threading.Thread(target=refresh, args=(server.url,)) for _ in range(2)]
+        headers = bearer_headers(server.url, engine)
+        workers = [threading.Thread(target=refresh, args=(server.url, headers)) for _ in range(2)]
         for worker in workers:
             worker.start()
         start.wait()

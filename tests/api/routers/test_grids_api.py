@@ -9,12 +9,13 @@ from api.main import create_app
 from api.settings import Settings
 from gis.crs import metric_crs
 from tests.conftest import sample_loaded
+from tests.signing import signed_in
 
 
 @pytest.fixture(scope="module")
 def client(engine, database_url):
     with sample_loaded(engine), TestClient(create_app(Settings(database_url=database_url, tiles="none"))) as client:
-        yield client
+        yield signed_in(client)
 
 
 def _community(engine) -> tuple[int, float, int]:

@@ -18,6 +18,7 @@ from api.map_cache import MapPageCache, Page, etag_matches
 from api.routers import maps as maps_router
 from api.settings import Settings
 from tests.conftest import ServerThread, sample_loaded
+from tests.signing import bearer_headers, signed_in
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def app(area, database_url):
 @pytest.fixture(scope="module")
 def client(app):
     with TestClient(app) as client:
-        yield client
+        yield signed_in(client)
 
 
 @pytest.fixture
@@ -126,17 +127,18 @@ def test_planner_map_cached_per_parameters_and_renewed_by_a_write(client, engine
     assert b"renamed-elderly-cache-test" in renewed.content and renewed.headers["etag"] != first.headers["etag"]
 
 
-def test_concurrent_first_requests_render_once(app, renders):
+def test_concurrent_first_requests_render_once(app, renders, engine):
     results: list[tuple[int, str]] = []
     start = threading.Barrier(8)
 
-    def fetch(url: str) -> None:
+    def fetch(url: str, headers: dict) -> None:
         start.wait()
-        response = httpx.get(url + "/maps/overview", timeout=60)
+        response = httpx.get(url + "/maps/overview", headers=headers, timeout=60)
         results.append((response.status_code, response.headers["etag"]))
 
     with ServerThread(app.state.settings, app=app) as server:
-        threads = [threading.Thread(target=fetch, args=(server.url,)) for _ in range(8)]
+        headers = bearer_headers(server.url, engine)
+        threads = [threading.Thread(target=fetch, args=(server.url, headers)) for _ in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -15,13 +15,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.deps import ConnectionDep
+from api.deps import OpenConnectionDep
 from api.main import create_app
 from api.middleware import SANE_REQUEST_ID, content_security_policy, tile_source
 from api.routers.coverage import ScenarioRequest
 from api.settings import Settings
 from tests.chromium import chromium_driver, js_errors
 from tests.conftest import ServerThread
+from tests.signing import browser_sign_in, signed_in
 
 SECRET = "13800138000 张三 3-502"  # a resident's phone, name and room, as a bound SQL parameter
 
@@ -34,7 +35,7 @@ def settings(clean_db, database_url) -> Settings:
 @pytest.fixture
 def client(settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
-        yield client
+        yield signed_in(client)
 
 
 def failing_app(settings: Settings) -> FastAPI:
@@ -42,7 +43,7 @@ def failing_app(settings: Settings) -> FastAPI:
     app = create_app(settings)
 
     @app.get("/test/boom")
-    def boom(conn: ConnectionDep) -> dict:
+    def boom(conn: OpenConnectionDep) -> dict:
         conn.execute(text("SELECT CAST(:phone AS integer)"), {"phone": SECRET})
         return {}
 
@@ -161,6 +162,7 @@ def test_bodies_up_to_the_limit_reach_the_endpoint(clean_db, database_url):
         yield b" " * (size - len(body))  # JSON may end in white space
 
     with TestClient(create_app(settings)) as client:
+        signed_in(client)
         at_limit = client.post("/grids/partition", content=chunks(4096), headers={"Content-Type": "application/json"})
         above = client.post("/grids/partition", content=chunks(4097), headers={"Content-Type": "application/json"})
         declared = client.post("/grids/partition", json={"community_id": "x" * 3000})
@@ -310,11 +312,12 @@ def test_cross_site_form_post_refused_in_chromium(settings):
 
 
 @pytest.mark.browser
-def test_served_pages_work_under_their_csp(settings):
+def test_served_pages_work_under_their_csp(settings, engine):
     """The overview map (local Leaflet, inline scripts, OSM tiles) and the Swagger UI under the CSP: no violation
     reported, the map drawn, the tiles requested, the API operations listed."""
     osm = Settings(database_url=settings.database_url, tiles="openstreetmap")
     with ServerThread(osm) as server, chromium_driver() as driver:
+        browser_sign_in(driver, server.url, engine)
         driver.get(f"{server.url}/maps/overview")
         driver.implicitly_wait(5)
         driver.find_element("css selector", ".leaflet-container")

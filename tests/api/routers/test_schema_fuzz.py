@@ -10,10 +10,11 @@ fixture loader does not run under pytest 9.2 (it sets ``Function._nodeid``, whic
 """
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -29,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from api.main import create_app
 from api.settings import Settings
 from tests.conftest import sample_loaded
+from tests.signing import PASSWORD, account
 
 MAX_EXAMPLES = 25  # cases per operation and mode
 # Operations whose every valid request is seconds of work (exact siting, a planner map, a full assignment, service
@@ -59,22 +61,39 @@ FUZZ = settings(
 )
 
 
+KEY = "a signing key for the schema fuzz, 0123456789abcdef"
+
+
 @pytest.fixture(scope="module")
-def api_schema(engine, database_url) -> Iterator[schemathesis.BaseSchema]:
+def api_schema(engine, database_url) -> Iterator[tuple[schemathesis.BaseSchema, Callable[[], dict]]]:
+    """The schema of the app under test, and a way to sign an admin in on it (a fresh session each time: the
+    fuzz's own POST /auth/logout ends the session it is sent with)."""
     with sample_loaded(engine):
-        app = create_app(Settings(database_url=database_url, tiles="none"))
-        yield schemathesis.openapi.from_asgi("/openapi.json", app)
+        settings_ = Settings(database_url=database_url, tiles="none", secret_key=KEY)
+        app = create_app(settings_)
+        login = account(engine, "admin")
+        with TestClient(create_app(settings_)) as signer:
+
+            def headers() -> dict:
+                response = signer.post("/auth/token", data={"username": login, "password": PASSWORD})
+                return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+            yield schemathesis.openapi.from_asgi("/openapi.json", app), headers
         asgi.shutdown_lifespans()  # the app's engine, before the sample is emptied and the database dropped
 
 
-def _fuzz(operation, mode: GenerationMode, cases: Counter) -> str | None:
-    """Run one operation's cases in one mode; the first failure as text, or None."""
+def _fuzz(operation, mode: GenerationMode, cases: Counter, headers: dict, refused: Counter) -> str | None:
+    """Run one operation's cases in one mode, signed in as an admin; the first failure as text, or None.
+    `refused` counts the valid cases answered 401 outside /auth: the token must carry every other one through."""
 
     @settings(FUZZ, max_examples=FEWER_EXAMPLES.get(operation.label, MAX_EXAMPLES))
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case) -> None:
         cases[mode] += 1
-        case.call_and_validate(checks=CHECKS)
+        response = case.call(headers=headers)
+        if response.status_code == 401 and mode.is_positive and not operation.path.startswith("/auth"):
+            refused[operation.label] += 1
+        case.validate_response(response, checks=CHECKS)
 
     try:
         run()
@@ -85,15 +104,18 @@ def _fuzz(operation, mode: GenerationMode, cases: Counter) -> str | None:
 
 
 def test_api_matches_its_schema(api_schema):
+    schema, sign_in = api_schema
     cases: Counter = Counter()
+    refused: Counter = Counter()
     failures = []
-    operations = [result.ok() for result in api_schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
         for mode in GenerationMode:
             if mode.is_negative and not (len(operation.path_parameters) + len(operation.query) + len(operation.body)):
                 continue  # nothing to send wrong
-            failure = _fuzz(operation, mode, cases)
+            failure = _fuzz(operation, mode, cases, sign_in(), refused)
             if failure:
                 failures.append(failure)
     print(f"\nschemathesis: {sum(cases.values())} cases ({dict(cases)}) over {len(operations)} operations")
     assert not failures, "\n\n".join(failures)
+    assert not refused, f"valid cases refused as not signed in: {dict(refused)}"

@@ -1,0 +1,36 @@
+"""What a signed-in user may ask for: the roles each group of endpoints admits, and the places a request may name.
+
+Row-level security keeps residents' rows inside each user's places whatever a query asks (docs/design.md §6);
+these checks come on top: a role outside an endpoint's list gets 403, and a place outside the user's own is a 404
+worded as for a place that does not exist, so that nobody learns which ids exist elsewhere.
+"""
+
+from typing import Literal
+
+from api.accounts.roles import Principal
+from api.errors import NotFound
+from api.storage import Connection
+from api.storage.places import in_user_places, place_exists, user_grid_ids
+
+# Layers of places and service points, coverage, siting, and the maps of them: no personal data.
+PLANNING = ("admin", "street_leader", "community_secretary", "planner")
+# 中心户, workload, grid checks and partitions, the 中心户 map: about residents, within the user's places.
+MANAGING = ("admin", "street_leader", "community_secretary")
+
+Place = Literal["street", "community", "grid"]
+
+
+def managed_grids(conn: Connection, principal: Principal) -> set[int] | None:
+    """The grids whose residents `principal` manages; None for an admin (all)."""
+    return user_grid_ids(conn, principal.user_id)
+
+
+def require_place(conn: Connection, kind: Place, place_id: int | None, principal: Principal | None = None) -> None:
+    """A 404 naming the id when a street, community or grid asked for is not stored or, with `principal`, lies
+    outside their places (None: no filter)."""
+    if place_id is None:
+        return
+    if not place_exists(conn, kind, place_id):
+        raise NotFound(f"no {kind} {place_id}")
+    if principal is not None and not in_user_places(conn, principal.user_id, kind, place_id):
+        raise NotFound(f"no {kind} {place_id}")
