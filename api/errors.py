@@ -104,6 +104,27 @@ class InsecureConfiguration(Exception):
     start-up, so it is not an HTTP error and not in `ERRORS`."""
 
 
+class ResidentDataError(GridmapError, ValueError):
+    """Residents' data that cannot be taken as it is (an ID number, a phone, a register); personal data, so the
+    message names the problem and the place (row, column), never more of the value than needed."""
+
+
+class IdNumberError(ResidentDataError):
+    """Not a valid resident ID number (公民身份号码): the message says which part is wrong."""
+
+
+class PhoneError(ResidentDataError):
+    """Not a mainland mobile number or a landline with its area code."""
+
+
+class RegisterError(ResidentDataError):
+    """A residents' register (花名册) refused whole: ``problems`` lists each (row, column, problem)."""
+
+    def __init__(self, detail: str, problems: Sequence[tuple[int | None, str | None, str]] = ()) -> None:
+        super().__init__(detail)
+        self.problems = list(problems)
+
+
 # The one place a status is chosen: the first class of an error's MRO found here gives its status and code.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotFound: (404, "not_found"),
@@ -124,6 +145,8 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotAuthenticated: (401, "not_authenticated"),
     Forbidden: (403, "forbidden"),
     TooManyAttempts: (429, "too_many_attempts"),
+    RegisterError: (422, "invalid_register"),
+    ResidentDataError: (422, "invalid_resident_data"),
     GridmapError: (400, "error"),
 }
 

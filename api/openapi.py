@@ -36,7 +36,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _error("Not possible in the stored state yet (no coverage, no assignment, grids already there)"),
     413: _error("The body is larger than GRIDMAP_MAX_BODY_BYTES (api.middleware)"),
     415: _error("A write whose body is not JSON (api.middleware)"),
-    422: _error("A parameter or body field does not match this schema (detail names each)"),
+    422: _error(
+        "A parameter or body field does not match this schema, or residents' data (an ID number, a phone, a register) "
+        "is refused (detail names each problem)"
+    ),
     429: _error("Too many failed sign-ins for this login or from this address; Retry-After says when to try again"),
     503: _error("The database does not answer"),
 }

@@ -30,6 +30,8 @@ GIS_MUST_NOT_IMPORT = (
 )
 MAPS_MUST_NOT_IMPORT = ("api", "sqlalchemy", "geoalchemy2", "psycopg2")
 STORAGE_MUST_NOT_IMPORT = ("fastapi", "starlette", "api.routers", "api.cli", "typer")
+RESIDENTS_MUST_NOT_IMPORT = ("sqlalchemy", "geoalchemy2", "psycopg2", "fastapi", "starlette", "typer")
+RESIDENTS_MAY_IMPORT_FROM_API = ("api.residents", "api.errors", "api.privacy")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,19 @@ def storage_knows_no_http(module: Module) -> list[str]:
         f"{module.path}:{line} imports {name}"
         for line, name in module.imports()
         if _within(name, STORAGE_MUST_NOT_IMPORT)
+    ]
+
+
+def residents_stay_pure(module: Module) -> list[str]:
+    """api.residents is pure logic the storage and the routers call: no database, HTTP or CLI, and of api only the
+    errors and the privacy helpers."""
+    if not _within(module.name, ("api.residents",)):
+        return []
+    return [
+        f"{module.path}:{line} imports {name}"
+        for line, name in module.imports()
+        if _within(name, RESIDENTS_MUST_NOT_IMPORT)
+        or (_within(name, ("api",)) and not _within(name, RESIDENTS_MAY_IMPORT_FROM_API))
     ]
 
 
@@ -159,6 +174,7 @@ HOLDING = [
     gis_stays_pure,
     maps_reads_no_database,
     storage_knows_no_http,
+    residents_stay_pure,
     no_private_module_of_another_gis_package,
     routers_hold_no_sql,
     connections_opened_only_in_storage,
@@ -185,6 +201,9 @@ PLANTED = [
     (maps_reads_no_database, "maps.base", "import sqlalchemy as sa\n"),
     (storage_knows_no_http, "api.storage.layers", "from fastapi import HTTPException\n"),
     (storage_knows_no_http, "api.storage.layers", "from ..routers import maps\n"),
+    (residents_stay_pure, "api.residents.register", "from sqlalchemy import text\n"),
+    (residents_stay_pure, "api.residents.register", "from api.storage import transaction\n"),
+    (residents_stay_pure, "api.residents.register", "from ..settings import Settings\n"),
     (no_private_module_of_another_gis_package, "gis.coverage.run", "from gis.centers._flow import solve\n"),
     (no_private_module_of_another_gis_package, "gis.coverage.run", "from gis.centers import _flow\n"),
     (routers_hold_no_sql, "api.routers.maps", "def f(conn):\n    return conn.scalar(q)\n"),
@@ -220,6 +239,12 @@ ALLOWED = [
     ),
     (routers_hold_no_sql, "api.routers.maps", "from api.storage.maps import drawn_versions\n"),
     (storage_knows_no_http, "api.storage.layers", "from sqlalchemy import Connection, text\n"),
+    (
+        residents_stay_pure,
+        "api.residents.register",
+        "import openpyxl\nfrom api.errors import RegisterError\nfrom api.privacy import mask_name\n"
+        "from api.residents import fields\nfrom gis.idnumber import WEIGHTS\n",
+    ),
 ]
 
 

@@ -35,6 +35,7 @@ class SampleArea:
     walk_nodes: gpd.GeoDataFrame
     walk_edges: gpd.GeoDataFrame
     grid_workers: pd.DataFrame
+    residents: pd.DataFrame  # personal data of the fictional residents (see gis/sample/_residents.py); not stored
 
 
 def local_crs(settings: SampleSettings) -> CRS:
@@ -64,6 +65,7 @@ class Generated:
     centers: np.ndarray
     capacity: np.ndarray
     workers: list[list[int]]
+    residents: dict[str, np.ndarray]
     names: Names
 
 
@@ -241,6 +243,20 @@ def to_frames(settings: SampleSettings, g: Generated) -> SampleArea:
             "grid_refs": [[str(grid_ids[g]) for g in w] for w in workers],
         }
     )
+    r = g.residents
+    residents = frame(
+        {
+            "source_id": ids("resident", len(r["household"])),
+            "household_ref": household_ids[r["household"]],
+            "name": r["name"],
+            "gender": r["gender"],
+            "birth_year": r["birth_year"].astype(np.int64),
+            "id_number": r["id_number"],
+            "phone": r["phone"],
+            "relation": r["relation"],
+            "tags": tag_lists(r["tags"]),
+        }
+    )
     return SampleArea(
         streets=streets,
         communities=communities,
@@ -253,4 +269,5 @@ def to_frames(settings: SampleSettings, g: Generated) -> SampleArea:
         walk_nodes=walk_nodes,
         walk_edges=walk_edges,
         grid_workers=grid_workers,
+        residents=residents,
     )

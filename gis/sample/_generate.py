@@ -1,6 +1,7 @@
 """Seeded generator of a fictional Chinese urban street (街道) — or, scaled up, a district — with every layer of
 docs/layers.md: streets, communities (社区), grids (网格), compounds (小区), buildings (楼栋), households (户),
-党员中心户, service points (服务阵地), the walk network and grid workers (网格员).
+党员中心户, service points (服务阵地), the walk network and grid workers (网格员), and the residents (居民) of the
+households (not a stored layer yet).
 
 Why synthetic: the demo and the benchmarks need a complete area (five-level structure, residents with tags, a
 routable network) that no open data source has and that may be shown to anyone. The layout follows how Chinese
@@ -21,6 +22,7 @@ from gis.sample._layout import build_layout
 from gis.sample._names import Names
 from gis.sample._network import Network
 from gis.sample._people import TAGS, assign_workers, choose_centers, draw_sizes, draw_tags, place_households
+from gis.sample._residents import draw_residents
 from gis.sample._services import place_admin_services
 from gis.sample._settings import SampleSettings, load_settings
 from gis.sample._sites import Sites
@@ -92,6 +94,7 @@ def generate_sample(
         settings.center_large_share,
     )
     workers = assign_workers(rng, grid_community, settings.shared_worker_share)
+    residents = draw_residents(stream(6), size, tags, settings.district_code)
     steps.update()
 
     generated = Generated(
@@ -111,6 +114,7 @@ def generate_sample(
         centers=centers,
         capacity=capacity,
         workers=workers,
+        residents=residents,
         names=names,
     )
     area = to_frames(settings, generated)

@@ -1,4 +1,4 @@
-"""Fictional names for the sample area: roads, 小区, villages, communities, schools and grid workers.
+"""Fictional names for the sample area: roads, 小区, villages, communities, schools, grid workers and residents.
 
 Names are built from small lists of common auspicious syllables and surnames, so they read like Chinese place and
 person names without describing any real place or person. Each pool hands out names without repeating them until
@@ -19,6 +19,15 @@ GIVEN = [
     "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英",
     "霞", "平", "刚", "桂英", "华", "红", "玉兰", "建国", "志强", "海燕", "晓东", "春梅", "立新", "淑珍", "凤兰",
     "国庆", "文博", "雨桐", "子涵", "思远", "佳怡", "宇航",
+]  # fmt: skip
+# Given names of residents by gender (names read as male or female in Chinese); several generations' fashions.
+GIVEN_MALE = [
+    "伟", "强", "磊", "军", "勇", "杰", "涛", "超", "刚", "建国", "志强", "晓东", "立新", "国庆", "文博", "思远",
+    "宇航", "浩然", "子轩", "俊杰", "建华", "德明", "永福", "海涛", "明辉", "鹏", "斌", "浩宇", "博文", "振华",
+]  # fmt: skip
+GIVEN_FEMALE = [
+    "芳", "娜", "敏", "静", "丽", "艳", "娟", "霞", "秀英", "桂英", "玉兰", "海燕", "春梅", "淑珍", "凤兰",
+    "雨桐", "佳怡", "子涵", "欣怡", "梓萱", "诗涵", "丽华", "秀兰", "慧", "婷", "雪", "晓燕", "美玲", "思琪", "桂芳",
 ]  # fmt: skip
 COMPOUND_SUFFIXES = ["家园", "小区", "苑", "花园", "嘉园", "新村", "公寓", "里"]
 VILLAGE_PREFIXES = ["", "前", "后", "东", "西", "南", "北", "小", "大"]

@@ -28,6 +28,7 @@ COLUMNS = {  # docs/layers.md, besides source, source_id and geometry
     "walk_nodes": [],
     "walk_edges": ["u_ref", "v_ref", "length_m", "highway", "name"],
     "grid_workers": ["name", "grid_refs"],
+    "residents": ["household_ref", "name", "gender", "birth_year", "id_number", "phone", "relation", "tags"],
 }  # fmt: skip
 GEOMETRY = {
     "streets": "MultiPolygon",
@@ -106,6 +107,7 @@ def test_references_point_at_existing_rows(area):
     assert set(area.center_households["household_ref"]) <= ids["households"]
     assert set(area.walk_edges["u_ref"]) | set(area.walk_edges["v_ref"]) <= ids["walk_nodes"]
     assert {g for refs in area.grid_workers["grid_refs"] for g in refs} <= ids["grids"]
+    assert set(area.residents["household_ref"]) <= ids["households"]
 
 
 # --- determinism and sizes -----------------------------------------------------------------------------------------
@@ -414,3 +416,5 @@ def test_district_scale_reaches_a_million_residents():
     assert district.walk_nodes["source_id"].is_unique
     assert components(district) == 1
     assert all(re.fullmatch(r"110105\d{3}", c) for c in district.streets["code"])
+    assert len(district.residents) == district.households["size"].sum()
+    assert district.residents["id_number"].is_unique

@@ -15,9 +15,12 @@ from api.errors import (
     Forbidden,
     GridsConflict,
     GridsError,
+    IdNumberError,
     InvalidParameter,
     NotAuthenticated,
     NotFound,
+    PhoneError,
+    RegisterError,
     ScenarioError,
     TooManyAttempts,
     UnknownCommunity,
@@ -48,6 +51,12 @@ ROUTERS = Path(__file__).resolve().parents[3] / "api" / "routers"
         (TooManyAttempts("too many failed sign-ins", 60), (429, "too_many_attempts")),
         (DuplicateLogin("the login 'x' is taken"), (409, "duplicate_login")),
         (AccountError("unknown role 'root'"), (400, "invalid_parameter")),
+        (
+            RegisterError("花名册.xlsx refused, 1 problem: row 7 (身份证号): check digit should be 3"),
+            (422, "invalid_register"),
+        ),
+        (IdNumberError("check digit should be 3"), (422, "invalid_resident_data")),
+        (PhoneError("a landline needs its area code"), (422, "invalid_resident_data")),
         (ValueError("anything else"), None),  # not a domain error: the 500 handler, which logs no text
     ],
 )
