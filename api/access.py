@@ -16,6 +16,10 @@ from api.storage.places import in_user_places, place_exists, user_grid_ids
 PLANNING = ("admin", "street_leader", "community_secretary", "planner")
 # 中心户, workload, grid checks and partitions, the 中心户 map: about residents, within the user's places.
 MANAGING = ("admin", "street_leader", "community_secretary")
+# Households and residents: read by whoever works with people (a party member: their 中心户's households only,
+# which row-level security picks), written by the people who keep the registers.
+FIELD_READERS = ("admin", "street_leader", "community_secretary", "grid_worker", "party_member")
+FIELD_WRITERS = ("admin", "street_leader", "community_secretary", "grid_worker")
 
 Place = Literal["street", "community", "grid"]
 
@@ -23,6 +27,11 @@ Place = Literal["street", "community", "grid"]
 def managed_grids(conn: Connection, principal: Principal) -> set[int] | None:
     """The grids whose residents `principal` manages; None for an admin (all)."""
     return user_grid_ids(conn, principal.user_id)
+
+
+def in_places(conn: Connection, principal: Principal, kind: Place, place_id: int) -> bool:
+    """Whether the place lies within the user's places (for the roles that have places of residents)."""
+    return principal.role != "party_member" and in_user_places(conn, principal.user_id, kind, place_id)
 
 
 def require_place(conn: Connection, kind: Place, place_id: int | None, principal: Principal | None = None) -> None:

@@ -5,6 +5,9 @@ past PostgreSQL's bigint used to reach the database and come back as a 500), and
 what is checked. Value sets that depend on settings (walking profiles) are added to the schema by api.openapi.
 """
 
+import base64
+import binascii
+import json
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
@@ -55,3 +58,21 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
         raise InvalidParameter("bbox must be minLon,minLat,maxLon,maxLat in degrees with min ≤ max")
     return values
+
+
+def encode_cursor(after: int) -> str:
+    """An opaque cursor for the page after the row with id `after` (keyset pagination)."""
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The id a cursor stands for; a cursor gridmap did not make is a 400."""
+    if cursor is None:
+        return 0
+    try:
+        after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        raise InvalidParameter("cursor is not one this API gave (use the next link of the previous page)") from None
+    if not isinstance(after, int) or not 0 <= after < 2**63:
+        raise InvalidParameter("cursor is not one this API gave (use the next link of the previous page)")
+    return after

@@ -42,6 +42,7 @@ class Principal:
     role: str
     scopes: tuple[Scope, ...]
     center_household_id: int | None = None
+    can_unmask: bool = False  # may read residents' data unmasked (with a reason, audited)
 
     def codes(self, level: str) -> tuple[str, ...]:
         """The codes of the places at `level` this user is scoped to."""

@@ -154,7 +154,7 @@ def sign_out(engine: Engine, family_id: uuid.UUID) -> None:
 
 def _principal(row) -> Principal:
     scopes = tuple(tuple(s.split(":", 1)) for s in row.scopes)
-    return Principal(row.user_id, row.login, row.role, scopes, row.center_household_id)
+    return Principal(row.user_id, row.login, row.role, scopes, row.center_household_id, row.can_unmask)
 
 
 def from_access_token(engine: Engine, keys: Keys, token: str) -> Authenticated:

@@ -116,6 +116,16 @@ def reset_password(engine: Engine, login: str, password: str) -> int:
         return db.revoke_user_sessions(conn, user_id)
 
 
+def allow_unmasked(engine: Engine, login: str, allowed: bool = True) -> None:
+    """Grant (or take back) the permission to read residents' data unmasked; a planner cannot hold it."""
+    with transaction(engine, scope=SYSTEM) as conn:
+        user_id = _existing(conn, login)
+        user = db.find_user(conn, login)
+        if allowed and user is not None and user.role == "planner":
+            raise AccountError("a planner sees aggregates, not people: no unmasked reads")
+        db.set_can_unmask(conn, user_id, allowed)
+
+
 def list_accounts(engine: Engine) -> list[Account]:
     with transaction(engine, scope=SYSTEM) as conn:
         rows = db.list_users(conn)

@@ -24,6 +24,7 @@ users_app.command("add")(users.add)
 users_app.command("list")(users.list_users)
 users_app.command("disable")(users.disable)
 users_app.command("reset")(users.reset)
+users_app.command("allow-unmasked")(users.allow_unmasked)
 # in this order in `gridmap --help`
 app.command("coverage")(coverage.coverage_command)
 app.command("refresh-coverage")(coverage.refresh_command)

@@ -138,3 +138,18 @@ def demo_users(path: Path) -> None:
         lines.append(f"{login}\t{role}\t{password}")
     write_private(path, "\n".join(lines) + "\n")
     typer.echo(f"demo accounts ({len(DEMO_ROLES)}, one per role) and their passwords: {path} (readable by you only)")
+
+
+def allow_unmasked(
+    login: Annotated[str, typer.Argument(help="Login of the account")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="Take the permission back")] = False,
+) -> None:
+    """Let the account read residents' names, phones and ID numbers unmasked (each read states a reason and is
+    audited), or take that back with --revoke."""
+    from api.accounts.users import allow_unmasked as allow  # lazy: see api/cli/__init__.py
+
+    try:
+        allow(engine(), login, not revoke)
+    except AccountError as exc:
+        fail(f"{exc}; nothing was changed")
+    typer.echo(f"{login}: unmasked reads {'not allowed' if revoke else 'allowed'}")

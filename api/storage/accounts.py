@@ -22,7 +22,7 @@ _SCOPE_CODES = {
 }
 _SCOPES = "COALESCE((SELECT array_agg(sc.level || ':' || sc.code ORDER BY sc.level, sc.code) FROM user_scopes sc "
 _SCOPES += "WHERE sc.user_id = u.id), '{}') AS scopes"
-_PRINCIPAL = f"u.id AS user_id, u.login, u.role, u.center_household_id, {_SCOPES}"
+_PRINCIPAL = f"u.id AS user_id, u.login, u.role, u.center_household_id, u.can_unmask, {_SCOPES}"
 
 
 # --- users and scopes ----------------------------------------------------------------------------------------------
@@ -208,3 +208,8 @@ def record_failure(conn: Connection, login: str, address: str, *, window: timede
 def clear_failures(conn: Connection, login: str) -> None:
     """A successful sign-in forgets the login's failures (not the address's: one address may try many logins)."""
     conn.execute(text(f"DELETE FROM sign_in_failures WHERE login = {LOGIN_KEY}"), {"login": login})
+
+
+def set_can_unmask(conn: Connection, user_id: int, allowed: bool) -> None:
+    """Grant or take back the permission to read residents' data unmasked (a planner never holds it)."""
+    conn.execute(text("UPDATE users SET can_unmask = :allowed WHERE id = :id"), {"id": user_id, "allowed": allowed})

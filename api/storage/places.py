@@ -50,3 +50,17 @@ def in_user_places(conn: Connection, user_id: int, kind: str, place_id: int) -> 
     if conn.scalar(text(IS_ADMIN_SQL), {"user": user_id}):
         return True
     return bool(conn.scalar(text(IN_USER_PLACES_SQL[kind]), {"id": place_id, "user": user_id}))
+
+
+# A place by its code: a grid by its 15 digits, a community by its 12 (street code + its own 3 digits).
+ID_BY_CODE_SQL = {
+    "grid": "SELECT id FROM grids WHERE code = :code ORDER BY id LIMIT 1",
+    "community": "SELECT c.id FROM communities c JOIN streets st ON st.id = c.street_id "
+    "WHERE st.code || c.code = :code ORDER BY c.id LIMIT 1",
+    "street": "SELECT id FROM streets WHERE code = :code ORDER BY id LIMIT 1",
+}
+
+
+def place_id_by_code(conn: Connection, kind: str, code: str) -> int | None:
+    """The id of the street, community or grid with this code, or None."""
+    return conn.scalar(text(ID_BY_CODE_SQL[kind]), {"code": code})

@@ -1,0 +1,171 @@
+"""What row-level security costs a household page, on the generator's district in a scratch PostGIS database
+(``gridmap_bench_scoping``, dropped at the end).
+
+A grid worker's page (their grid) and a community secretary's (their community), first page and one from the middle,
+100 households each: the API's own query (api.storage.households.households_page)
+
+- RLS on: through the server's role `gridmap_app` under the user's scope, with the place filter the API adds, and
+  with none (the database alone keeps the page inside the user's places);
+- RLS off, the peer: the same query and filter through the table owner (a superuser: policies do not apply), which is
+  what an application that scopes by WHERE clauses alone runs.
+
+Each page is checked to hold the same households either way. Printed: p50 / p95 per case and the ratio on / off;
+then the same pages through the HTTP API (signed in, in process) as a user meets them. Aim: p95 < 50 ms, ratio < 1.5.
+
+    python benchmarks/scoping.py [--scale 34] [--repeat 200]
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from api.accounts.roles import parse_scope  # noqa: E402
+from api.accounts.users import put_user  # noqa: E402
+from api.main import create_app  # noqa: E402
+from api.settings import Settings  # noqa: E402
+from api.storage import SYSTEM, connect, database, transaction, user_scope  # noqa: E402
+from api.storage.households import households_page  # noqa: E402
+from api.storage.imports import load_sample  # noqa: E402
+from gis.sample import DISTRICT_SCALE, generate_sample  # noqa: E402
+
+PASSWORD = "a password for the benchmark only"
+PAGE = 100
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    return statistics.median(ordered) * 1000, ordered[max(0, int(round(0.95 * len(ordered))) - 1)] * 1000
+
+
+def timed_pages(engine, scope, repeat: int, **query) -> tuple[list[int], list[float]]:
+    """The page's ids and `repeat` timings of it, each in its own transaction (as a request runs it)."""
+    times, ids = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        with transaction(engine, scope=scope) as conn:
+            rows = households_page(conn, limit=PAGE, **query)
+        times.append(time.perf_counter() - start)
+        ids = [r["id"] for r in rows]
+    return ids, times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=DISTRICT_SCALE)
+    parser.add_argument("--repeat", type=int, default=200)
+    args = parser.parse_args()
+
+    base = Settings()
+    url = make_url(base.database_url).set(database="gridmap_bench_scoping").render_as_string(hide_password=False)
+    database.drop_database(url)
+    database.init_database(url)
+    owner = database.make_engine(url)
+    app_role = database.make_engine(database.app_database_url(url))
+    try:
+        area = generate_sample(scale=args.scale)
+        load_sample(owner, area)
+        print(f"sample scale {args.scale:g}: {len(area.households)} households in {len(area.grids)} grids")
+        del area
+        with connect(owner, scope=SYSTEM) as conn:
+            grid_id, grid_code, community_id, community_code = conn.execute(
+                text(
+                    "SELECT g.id, g.code, c.id, st.code || c.code FROM grids g JOIN communities c "
+                    "ON c.id = g.community_id JOIN streets st ON st.id = c.street_id "
+                    "ORDER BY (SELECT count(*) FROM households h WHERE h.grid_id = g.id) DESC LIMIT 1"
+                )
+            ).one()
+            grid_households = conn.scalar(text("SELECT count(*) FROM households WHERE grid_id = :g"), {"g": grid_id})
+            community_households = conn.scalar(
+                text("SELECT count(*) FROM households h JOIN grids g ON g.id = h.grid_id WHERE community_id = :c"),
+                {"c": community_id},
+            )
+            middle = {
+                "worker": conn.scalar(
+                    text("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY id) FROM households WHERE grid_id = :g"),
+                    {"g": grid_id},
+                ),
+                "secretary": conn.scalar(
+                    text(
+                        "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY h.id) FROM households h "
+                        "JOIN grids g ON g.id = h.grid_id WHERE community_id = :c"
+                    ),
+                    {"c": community_id},
+                ),
+            }
+        put_user(
+            owner, "bench-worker", role="grid_worker", scopes=[parse_scope(f"grid:{grid_code}")], password=PASSWORD
+        )
+        put_user(
+            owner,
+            "bench-secretary",
+            role="community_secretary",
+            scopes=[parse_scope(f"community:{community_code}")],
+            password=PASSWORD,
+        )
+        with connect(owner, scope=SYSTEM) as conn:
+            users = dict(conn.execute(text("SELECT login, id FROM users")).all())
+        print(
+            f"grid {grid_code}: {grid_households} households; community {community_code}: "
+            f"{community_households} households; {args.repeat} pages per case, {PAGE} per page\n"
+        )
+
+        cases = [
+            ("grid worker, first page", "bench-worker", {"after": 0, "grid_id": grid_id}),
+            ("grid worker, middle page", "bench-worker", {"after": middle["worker"], "grid_id": grid_id}),
+            ("secretary, first page", "bench-secretary", {"after": 0, "community_id": community_id}),
+            ("secretary, middle page", "bench-secretary", {"after": middle["secretary"], "community_id": community_id}),
+        ]
+        print(
+            f"{'case':36} {'RLS on p50/p95 ms':>18} {'no filter p50/p95':>18} {'RLS off p50/p95':>18} {'ratio p95':>9}"
+        )
+        worst = 0.0
+        for name, login, query in cases:
+            scope = user_scope(users[login])
+            unfiltered = {"after": query["after"]}
+            on_ids, on = timed_pages(app_role, scope, args.repeat, **query)
+            bare_ids, bare = timed_pages(app_role, scope, args.repeat, **unfiltered)
+            off_ids, off = timed_pages(owner, SYSTEM, args.repeat, **query)
+            assert on_ids == off_ids == bare_ids and len(on_ids) == PAGE, (name, len(on_ids), len(off_ids))
+            (on50, on95), (bare50, bare95), (off50, off95) = percentiles(on), percentiles(bare), percentiles(off)
+            ratio = max(on95, bare95) / off95
+            worst = max(worst, ratio)
+            print(
+                f"{name:36} {on50:8.2f} /{on95:7.2f} {bare50:8.2f} /{bare95:7.2f} {off50:8.2f} /{off95:7.2f} "
+                f"{ratio:9.2f}"
+            )
+
+        settings = base.model_copy(update={"database_url": url, "secret_key": "k" * 16 + "benchmark-signing-key-0123"})
+        print("\nthrough the API (GET /households, signed in; in process, so no network):")
+        with TestClient(create_app(settings)) as client:
+            for login, params in (
+                ("bench-worker", {"grid_code": grid_code}),
+                ("bench-secretary", {"community_code": community_code}),
+            ):
+                token = client.post("/auth/token", data={"username": login, "password": PASSWORD}).json()
+                headers = {"Authorization": f"Bearer {token['access_token']}"}
+                times = []
+                for _ in range(args.repeat):
+                    start = time.perf_counter()
+                    response = client.get("/households", params={**params, "limit": PAGE}, headers=headers)
+                    times.append(time.perf_counter() - start)
+                    assert response.status_code == 200 and len(response.json()["features"]) == PAGE
+                p50, p95 = percentiles(times)
+                print(f"  {login:18} first page: p50 {p50:6.2f} ms, p95 {p95:6.2f} ms  [aim p95 < 50 ms]")
+        print(f"\nworst ratio RLS on / off (p95): {worst:.2f}  [aim < 1.5]")
+    finally:
+        owner.dispose()
+        app_role.dispose()
+        database.drop_database(url)
+
+
+if __name__ == "__main__":
+    main()
