@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
-from api.access import FIELD_READERS, FIELD_WRITERS, in_places
+from api.access import FIELD_READERS, FIELD_WRITERS, in_places, managed_grids
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import NotFound
@@ -57,7 +57,10 @@ def list_households(
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
         grid_id = _place(conn, "grid", grid_code, principal)
         community_id = _place(conn, "community", community_code, principal)
-        rows = households_db.households_page(conn, after=after, limit=limit, grid_id=grid_id, community_id=community_id)
+        mine = _own(conn, principal) if grid_id is None and community_id is None else {}
+        rows = households_db.households_page(
+            conn, after=after, limit=limit, grid_id=grid_id, community_id=community_id, **mine
+        )
     body: dict[str, Any] = {"type": "FeatureCollection", "features": [_feature(r) for r in rows], "links": []}
     body["numberReturned"] = len(rows)
     if len(rows) == limit:
@@ -75,6 +78,14 @@ def _place(conn: Connection, kind: Literal["grid", "community"], code: str | Non
     if place_id is None or not in_places(conn, principal, kind, place_id):
         raise NotFound(f"no {kind} {code}")
     return place_id
+
+
+def _own(conn: Connection, principal: Principal) -> dict[str, list[int]]:
+    """The user's grids (a party member: households), as a filter on top of row-level security; none for admins."""
+    if principal.role == "party_member":
+        return {"household_ids": households_db.user_household_ids(conn, principal.user_id)}
+    grids = managed_grids(conn, principal)
+    return {} if grids is None else {"grid_ids": sorted(grids)}
 
 
 @router.get("/{household_id}", response_class=GeoJSONResponse)

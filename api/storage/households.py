@@ -21,6 +21,8 @@ FROM households h LEFT JOIN grids g ON g.id = h.grid_id
 WHERE h.id > :after
   AND {optional("h.grid_id", "grid_id")}
   AND (CAST(:community_id AS bigint) IS NULL OR g.community_id = :community_id)
+  AND (CAST(:grid_ids AS bigint[]) IS NULL OR h.grid_id = ANY (CAST(:grid_ids AS bigint[])))
+  AND (CAST(:household_ids AS bigint[]) IS NULL OR h.id = ANY (CAST(:household_ids AS bigint[])))
 ORDER BY h.id
 LIMIT :limit
 """
@@ -49,10 +51,28 @@ RESIDENT_FIELDS = ("name", "gender", "birth_year", "phone", "tags", "relation")
 
 
 def households_page(
-    conn: Connection, *, after: int, limit: int, grid_id: int | None = None, community_id: int | None = None
+    conn: Connection,
+    *,
+    after: int,
+    limit: int,
+    grid_id: int | None = None,
+    community_id: int | None = None,
+    grid_ids: list[int] | None = None,
+    household_ids: list[int] | None = None,
 ) -> list[dict]:
-    """Up to `limit` households with ids above `after`, by id, of a grid or community or every one visible."""
-    params = {"after": after, "limit": limit, "grid_id": grid_id, "community_id": community_id}
+    """Up to `limit` households with ids above `after`, by id, of a grid or community or every one visible.
+
+    `grid_ids` / `household_ids`: the user's own, given again as a filter on top of row-level security, which
+    tells the planner what the policy cannot (which grids, how many) so that a page is an index range and not a
+    walk along every household of the district."""
+    params = {
+        "after": after,
+        "limit": limit,
+        "grid_id": grid_id,
+        "community_id": community_id,
+        "grid_ids": grid_ids,
+        "household_ids": household_ids,
+    }
     return [dict(row) for row in conn.execute(text(HOUSEHOLDS_PAGE_SQL), params).mappings()]
 
 
@@ -103,3 +123,8 @@ def update_household(conn: Connection, household_id: int, values: dict[str, Any]
 
 def update_resident(conn: Connection, resident_id: int, values: dict[str, Any]) -> bool:
     return _update(conn, "residents", RESIDENT_FIELDS, resident_id, values)
+
+
+def user_household_ids(conn: Connection, user_id: int) -> list[int]:
+    """A party member's 中心户 household and those assigned to it (the helper row-level security uses)."""
+    return list(conn.scalars(text("SELECT gridmap_user_households(:user)"), {"user": user_id}))

@@ -33,51 +33,61 @@ HELPERS = """
 CREATE FUNCTION gridmap_user_id() RETURNS bigint LANGUAGE sql STABLE AS
 $$ SELECT nullif(current_setting('gridmap.user_id', true), '')::bigint $$;
 
+-- PL/pgSQL below, not SQL: its plans are kept for the session, where a SQL function that cannot be inlined
+-- (SECURITY DEFINER, SET) is planned again at every call; a policy calls these once per statement.
+
 -- gridmap's own jobs, or a signed-in admin: every row.
-CREATE FUNCTION gridmap_is_admin(user_id bigint) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
+CREATE FUNCTION gridmap_is_admin(who bigint) RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = public, pg_temp SET gridmap.system = 'on' AS $$
-    SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'admin' AND NOT disabled)
-$$;
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM users u WHERE u.id = who AND u.role = 'admin' AND NOT u.disabled);
+END $$;
 CREATE FUNCTION gridmap_sees_all() RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT coalesce(current_setting('gridmap.system', true), '') = 'on' OR gridmap_is_admin(gridmap_user_id())
 $$;
 
 -- The grids whose households a street leader, community secretary or grid worker may see: the grids inside the
 -- places of their scopes (a community by its 12-digit code: street code + community code).
-CREATE FUNCTION gridmap_user_grids(user_id bigint) RETURNS SETOF bigint LANGUAGE sql STABLE SECURITY DEFINER
+CREATE FUNCTION gridmap_user_grids(who bigint) RETURNS SETOF bigint LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = public, pg_temp SET gridmap.system = 'on' AS $$
-    SELECT g.id
-    FROM users u
-    JOIN user_scopes s ON s.user_id = u.id
-    JOIN grids g ON s.level = 'grid' AND g.code = s.code
-    WHERE u.id = $1 AND NOT u.disabled AND u.role IN ('street_leader', 'community_secretary', 'grid_worker')
-    UNION
-    SELECT g.id
-    FROM users u
-    JOIN user_scopes s ON s.user_id = u.id
-    JOIN communities c ON c.street_id IS NOT NULL
-    JOIN streets st ON st.id = c.street_id
-    JOIN grids g ON g.community_id = c.id
-    WHERE u.id = $1 AND NOT u.disabled AND u.role IN ('street_leader', 'community_secretary', 'grid_worker')
-      AND ((s.level = 'community' AND st.code || c.code = s.code) OR (s.level = 'street' AND st.code = s.code))
-$$;
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM users u
+        WHERE u.id = who AND NOT u.disabled AND u.role IN ('street_leader', 'community_secretary', 'grid_worker')
+    ) THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT g.id FROM user_scopes s JOIN grids g ON g.code = s.code WHERE s.user_id = who AND s.level = 'grid'
+        UNION
+        SELECT g.id
+        FROM user_scopes s
+        JOIN streets st ON s.code LIKE st.code || '%'
+        JOIN communities c ON c.street_id = st.id
+        JOIN grids g ON g.community_id = c.id
+        WHERE s.user_id = who
+          AND ((s.level = 'community' AND s.code = st.code || c.code) OR (s.level = 'street' AND s.code = st.code));
+END $$;
 CREATE FUNCTION gridmap_scope_grids() RETURNS SETOF bigint LANGUAGE sql STABLE AS
 $$ SELECT gridmap_user_grids(gridmap_user_id()) $$;
 
 -- A party member's own 中心户 household and the households the latest run assigned to it.
-CREATE FUNCTION gridmap_user_households(user_id bigint) RETURNS SETOF bigint LANGUAGE sql STABLE SECURITY DEFINER
+CREATE FUNCTION gridmap_user_households(who bigint) RETURNS SETOF bigint LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = public, pg_temp SET gridmap.system = 'on' AS $$
-    SELECT ch.household_id
+DECLARE
+    center bigint;
+BEGIN
+    SELECT ch.household_id INTO center
     FROM users u JOIN center_households ch ON ch.id = u.center_household_id
-    WHERE u.id = $1 AND NOT u.disabled AND u.role = 'party_member'
-    UNION
-    SELECT a.household_id
-    FROM users u
-    JOIN center_households ch ON ch.id = u.center_household_id
-    JOIN center_assignments a ON a.center_id = ch.household_id
-    WHERE u.id = $1 AND NOT u.disabled AND u.role = 'party_member'
-      AND a.run_id = (SELECT max(id) FROM center_runs)
-$$;
+    WHERE u.id = who AND NOT u.disabled AND u.role = 'party_member';
+    IF center IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN NEXT center;
+    RETURN QUERY
+        SELECT a.household_id FROM center_assignments a
+        WHERE a.center_id = center AND a.household_id <> center AND a.run_id = (SELECT max(id) FROM center_runs);
+END $$;
 CREATE FUNCTION gridmap_scope_households() RETURNS SETOF bigint LANGUAGE sql STABLE AS
 $$ SELECT gridmap_user_households(gridmap_user_id()) $$;
 """
@@ -89,8 +99,9 @@ HOUSEHOLDS_SEE = (
     "OR id = ANY (ARRAY(SELECT gridmap_scope_households()))"
 )
 HOUSEHOLDS_WRITE = "(SELECT gridmap_sees_all()) OR grid_id = ANY (ARRAY(SELECT gridmap_scope_grids()))"
-# Rows about a household follow the household (the subquery is itself under the households policy).
-BY_HOUSEHOLD = "(SELECT gridmap_sees_all()) OR household_id = ANY (ARRAY(SELECT id FROM households))"
+# Rows about a household follow the household: one primary-key probe per row, itself under the households policy
+# (an array of every visible household would be built by scanning them all, per statement).
+BY_HOUSEHOLD = "(SELECT gridmap_sees_all()) OR EXISTS (SELECT 1 FROM households h WHERE h.id = household_id)"
 
 
 def upgrade() -> None:
@@ -133,6 +144,9 @@ def upgrade() -> None:
     )
     op.create_index("audit_log_at_idx", "audit_log", ["at"])
     op.execute(HELPERS)
+    # A page of a grid's households by id is one range of this index, whichever grids the policy lets through.
+    op.create_index("households_grid_id_id_idx", "households", ["grid_id", "id"])
+    op.create_index("center_assignments_center_idx", "center_assignments", ["center_id"])
 
     for table in PERSONAL_TABLES:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
@@ -194,6 +208,8 @@ def downgrade() -> None:
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     op.drop_table("audit_log")
     op.drop_table("residents")
+    op.drop_index("center_assignments_center_idx", "center_assignments")
+    op.drop_index("households_grid_id_id_idx", "households")
     for function in (
         "gridmap_scope_households()",
         "gridmap_user_households(bigint)",
