@@ -205,3 +205,20 @@ def test_writes_stay_inside_the_users_places_and_are_audited(world):
         client.post("/households", json={"building_id": mine, "room": "1"}, headers=headers["planner"]).status_code
         == 403
     )
+
+
+def test_two_workers_taking_turns_on_one_pooled_connection(world, database_url):
+    """One connection in the pool serves both users in turn: each page still holds only the asker's households."""
+    settings = Settings(database_url=database_url, tiles="none", secret_key=KEY, db_pool_size=1, db_max_overflow=0)
+    g1, g2 = world["grids"]
+    with world["engine"].connect() as conn:  # as now: other tests of this module add households
+        expected = {
+            who: set(conn.scalars(text("SELECT id FROM households WHERE grid_id = :g"), {"g": grid}))
+            for who, grid in (("worker", g1), ("other_worker", g2))
+        }
+    with TestClient(create_app(settings)) as client:
+        for turn in range(8):
+            who = ("worker", "other_worker")[turn % 2]
+            page = client.get("/households", params={"limit": 500}, headers=world["headers"][who])
+            assert page.status_code == 200
+            assert {f["properties"]["id"] for f in page.json()["features"]} == expected[who]
