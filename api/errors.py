@@ -125,6 +125,11 @@ class RegisterError(ResidentDataError):
         self.problems = list(problems)
 
 
+class UnknownHouseholds(RegisterError):
+    """A register whose rows name households (楼栋, 单元, 房号) the community does not have, or more than one of:
+    refused whole, since a resident stored under the wrong household would be looked after by the wrong people."""
+
+
 # The one place a status is chosen: the first class of an error's MRO found here gives its status and code.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotFound: (404, "not_found"),
@@ -145,6 +150,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotAuthenticated: (401, "not_authenticated"),
     Forbidden: (403, "forbidden"),
     TooManyAttempts: (429, "too_many_attempts"),
+    UnknownHouseholds: (422, "unknown_households"),
     RegisterError: (422, "invalid_register"),
     ResidentDataError: (422, "invalid_resident_data"),
     GridmapError: (400, "error"),

@@ -16,7 +16,7 @@ from api.map_cache import MapPageCache
 from api.middleware import install_middleware
 from api.openapi import ERROR_RESPONSES, install_openapi
 from api.routers import auth, centers, coverage, grids, health, households, layers, login, maps, residents, workload
-from api.settings import Settings, get_settings
+from api.settings import Settings, get_settings, id_hash_key
 from api.storage.database import app_database_url, make_engine
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "maps" / "static"
@@ -25,10 +25,12 @@ OPENAPI_URL = "/openapi.json"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The API for `settings`. Raises api.errors.InsecureConfiguration (one line) when the signing key will not do
-    outside development."""
+    """The API for `settings`. Raises api.errors.InsecureConfiguration (one line) when the signing key or the key
+    of ID-number hashes will not do outside development."""
     settings = settings or get_settings()
     keys = load_keys(settings)  # first: a bad key stops start-up before anything else is set up
+    if settings.environment != "development":
+        id_hash_key(settings)  # checked now rather than at the first write of a resident
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

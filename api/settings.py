@@ -1,5 +1,9 @@
-"""Settings in one place, read from the environment (prefix ``GRIDMAP_``) or a ``.env`` file."""
+"""Settings in one place, read from the environment (prefix ``GRIDMAP_``) or a ``.env`` file, and the secrets
+derived from them that more than one part of gridmap checks the same way (the key for ID-number hashes)."""
 
+import logging
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -7,9 +11,18 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.errors import InsecureConfiguration
 from gis.defaults import LEVELS, MAX_SNAP_M, PROFILES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ID_HASH_KEY_FILE = PROJECT_ROOT / ".gridmap" / "id_hash_key"  # development only; .gridmap/ is git-ignored
+MIN_KEY_BYTES = 32
+HASH_MIN_KEY_BYTES = 16  # api.residents.idcard refuses shorter keys outright
+# Keys that are examples, not secrets: the ones in .env.example and the usual suspects.
+PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "your-secret", "secret-key", "xxxxxxxx")
+MAKE_ONE = '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
+
+logger = logging.getLogger("gridmap")
 
 
 def _recorded_database_url() -> str:
@@ -99,6 +112,12 @@ class Settings(BaseSettings):
     sign_in_max_per_address: int = Field(
         default=20, ge=1, description="Failed sign-ins from one address within the window before 429."
     )
+    id_hash_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the hashes that stand for residents' ID numbers (HMAC-SHA256): at least 32 random bytes, "
+        "never changed once residents are stored (re-imports find people by it). Unset in development: one kept in "
+        ".gridmap/id_hash_key, made on first use.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1,
@@ -111,3 +130,53 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (tests build their own ``Settings`` instead)."""
     return Settings()
+
+
+def key_weakness(key: str) -> str | None:
+    """Why `key` will not do as a secret (too short, a placeholder, too few distinct characters), or None."""
+    if len(key.encode()) < MIN_KEY_BYTES:
+        return f"is shorter than {MIN_KEY_BYTES} bytes"
+    lowered = key.lower()
+    if any(p in lowered for p in PLACEHOLDERS) or len(set(key)) < 8:
+        return "is a placeholder"
+    return None
+
+
+def id_hash_key(settings: Settings, *, key_file: Path = ID_HASH_KEY_FILE) -> bytes:
+    """The key of ID-number hashes. Outside development a missing, short or placeholder GRIDMAP_ID_HASH_KEY stops
+    the caller (`InsecureConfiguration`, one line). In development without one, the key in `key_file` (made once,
+    mode 0600): hashes must stay the same from run to run, since re-imports find people by them."""
+    key = settings.id_hash_key.get_secret_value() if settings.id_hash_key else ""
+    weakness = "is not set" if not key else key_weakness(key)
+    if weakness and (settings.environment != "development" or (key and len(key.encode()) < HASH_MIN_KEY_BYTES)):
+        raise InsecureConfiguration(
+            f"GRIDMAP_ID_HASH_KEY {weakness}: set it to at least {MIN_KEY_BYTES} random bytes, e.g. the output of "
+            f"{MAKE_ONE}, and keep it: hashes made with another key do not match (GRIDMAP_ENVIRONMENT="
+            f"{settings.environment})"
+        )
+    if key:
+        if weakness:
+            logger.warning("GRIDMAP_ID_HASH_KEY %s; acceptable in development only", weakness)
+        return key.encode()
+    return _development_key(key_file)
+
+
+def _development_key(path: Path) -> bytes:
+    """The key kept in `path`, made (random, owner-only) when there is none yet."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # made by a command running at the same time: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48) + "\n")
+            logger.warning("GRIDMAP_ID_HASH_KEY is not set: made a key for development in %s", path.name)
+    key = path.read_text().strip()
+    if len(key.encode()) < MIN_KEY_BYTES:
+        raise InsecureConfiguration(
+            f"the development key in .gridmap/{path.name} is shorter than {MIN_KEY_BYTES} bytes: delete it (a new one "
+            "is made) or set GRIDMAP_ID_HASH_KEY"
+        )
+    return key.encode()

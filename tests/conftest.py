@@ -25,6 +25,7 @@ from gis.sample import Generated, generate_sample
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 IN_CI = bool(os.environ.get("CI"))
+ID_HASH_KEY = b"the tests' key for ID-number hashes, 32+ bytes"
 
 
 def need_shared_data() -> Path:
@@ -73,12 +74,14 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def empty_tables(engine: Engine) -> None:
-    """Every layer and derived table emptied (importers commit their own transactions), and the accounts (a party
-    member's account refers to a 中心户, so TRUNCATE … CASCADE would empty them anyway)."""
+    """Every layer and derived table emptied (importers commit their own transactions), the accounts (a party
+    member's account refers to a 中心户, so TRUNCATE … CASCADE would empty them anyway), the residents (emptied by
+    CASCADE with the households too) and the audit log."""
     with engine.begin() as conn:
         derived = ["building_coverage", "coverage_runs", "center_assignments", "center_runs"]
         accounts = ["users", "sign_in_failures"]  # user_scopes and auth_sessions by CASCADE
-        tables = ", ".join([*layers.LAYERS, "grid_worker_grids", "import_runs", *derived, *accounts])
+        personal = ["residents", "audit_log"]
+        tables = ", ".join([*layers.LAYERS, "grid_worker_grids", "import_runs", *derived, *accounts, *personal])
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
@@ -87,7 +90,7 @@ def sample_loaded(engine: Engine) -> Iterator[Generated]:
     """The sample street loaded into emptied tables for a module's tests, emptied again afterwards."""
     empty_tables(engine)
     area = generate_sample()
-    load_sample(engine, area)
+    load_sample(engine, area, id_hash_key=ID_HASH_KEY)
     try:
         yield area
     finally:

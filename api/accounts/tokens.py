@@ -15,14 +15,11 @@ from dataclasses import dataclass
 import jwt
 
 from api.errors import InsecureConfiguration, NotAuthenticated
-from api.settings import Settings
+from api.settings import MAKE_ONE, MIN_KEY_BYTES, Settings, key_weakness
 
 logger = logging.getLogger("gridmap")
 
 ALGORITHM = "HS256"
-MIN_KEY_BYTES = 32
-# Keys that are examples, not secrets: the one in .env.example and the usual suspects.
-PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "your-secret", "secret-key", "xxxxxxxx")
 INVALID_TOKEN = "the access token is not valid or has expired; sign in again"
 
 
@@ -38,24 +35,15 @@ class Keys:
         return cls(signing=secret, csrf=hmac.new(secret, b"gridmap csrf", hashlib.sha256).digest())
 
 
-def _weakness(key: str) -> str | None:
-    if len(key.encode()) < MIN_KEY_BYTES:
-        return f"is shorter than {MIN_KEY_BYTES} bytes"
-    lowered = key.lower()
-    if any(p in lowered for p in PLACEHOLDERS) or len(set(key)) < 8:
-        return "is a placeholder"
-    return None
-
-
 def load_keys(settings: Settings) -> Keys:
     """The keys for this process. Outside development a missing, short or placeholder key stops start-up (one
     line); in development a missing key becomes a random one for this process, with a warning."""
     key = settings.secret_key.get_secret_value() if settings.secret_key else ""
-    weakness = "is not set" if not key else _weakness(key)
+    weakness = "is not set" if not key else key_weakness(key)
     if settings.environment != "development" and weakness:
         raise InsecureConfiguration(
             f"GRIDMAP_SECRET_KEY {weakness}: set it to at least {MIN_KEY_BYTES} random bytes, e.g. the output of "
-            '`python -c "import secrets; print(secrets.token_urlsafe(48))"` (GRIDMAP_ENVIRONMENT=production)'
+            f"{MAKE_ONE} (GRIDMAP_ENVIRONMENT=production)"
         )
     if not key:
         logger.warning(

@@ -1,15 +1,15 @@
 """The ``gridmap`` command: set up the database, import, generate the sample area, compute, render maps, serve.
 
-One module per concern: db (database, serve, demo), layers (imports, sample, overview map), coverage, centers, grids,
-users (accounts); common holds the one error exit. Modules import only typer, the settings and the database
-helpers at the top; a command imports the analysis stack (pandas, geopandas, folium, gis and the api modules built
-on them) when it runs, marked "lazy": loading it takes about 1.5 s, which `gridmap --help`, a mistyped option and a
-one-line error should not wait for.
+One module per concern: db (database, serve, demo), layers (imports, sample, overview map), residents (registers),
+coverage, centers, grids, users (accounts); common holds the one error exit. Modules import only typer, the settings
+and the database helpers at the top; a command imports the analysis stack (pandas, geopandas, folium, gis and the
+api modules built on them) when it runs, marked "lazy": loading it takes about 1.5 s, which `gridmap --help`, a
+mistyped option and a one-line error should not wait for.
 """
 
 import typer
 
-from api.cli import centers, coverage, db, grids, layers, users
+from api.cli import centers, coverage, db, grids, layers, residents, users
 
 app = typer.Typer(help="gridmap — 社区网格地图服务 (grid management and mapping on PostGIS).", no_args_is_help=True)
 db_app = typer.Typer(help="Database: create, migrate.", no_args_is_help=True)
@@ -36,6 +36,7 @@ app.command("partition-grids")(grids.partition_grids_command)
 app.command("centers")(centers.centers_command)
 app.command("import-osm")(layers.import_osm)
 app.command("import-layer")(layers.import_layer)
+app.command("import-residents")(residents.import_residents)
 app.command("sample")(layers.sample)
 app.command("overview-map")(layers.overview_map)
 app.command("serve")(db.serve)

@@ -5,7 +5,8 @@ from typing import Any, NoReturn
 
 import typer
 
-from api.settings import Settings
+from api.errors import InsecureConfiguration
+from api.settings import Settings, id_hash_key
 from api.storage import Engine
 from api.storage.database import DB_INT_MAX, make_engine
 from api.storage.migrate import SchemaNotReady, require_schema
@@ -34,6 +35,14 @@ def write_map(fmap: Any, path: Path, detail: str = "") -> None:
 
 def settings() -> Settings:
     return Settings()
+
+
+def hash_key() -> bytes:
+    """The key of ID-number hashes (api.settings.id_hash_key), or the one-line exit saying what to set."""
+    try:
+        return id_hash_key(settings())
+    except InsecureConfiguration as exc:
+        fail(str(exc))
 
 
 def require_database(database_url: str) -> None:

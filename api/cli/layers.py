@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import engine, fail, settings, write_map
+from api.cli.common import engine, fail, hash_key, settings, write_map
 from api.storage import SYSTEM, connect
 
 
@@ -86,6 +86,7 @@ def sample(
     from gis.sample import generate_sample
 
     db = engine() if load else None  # refused before generating when the database is not set up
+    key = hash_key() if load else b""  # and when its residents' ID numbers cannot be hashed
     area = generate_sample(seed=seed, scale=scale, progress=sys.stderr.isatty())
     residents = int(area.households["size"].sum())
     typer.echo(
@@ -93,7 +94,7 @@ def sample(
         f"grids={len(area.grids)} communities={len(area.communities)} walk_nodes={len(area.walk_nodes)}"
     )
     if db is not None:
-        counts = load_sample(db, area)
+        counts = load_sample(db, area, id_hash_key=key)
         typer.echo("loaded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 

@@ -10,13 +10,21 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
 from api.errors import IdNumberError
 from gis.idnumber import check_character
 
-__all__ = ["IdNumber", "check_id_number", "id_number_hash", "mask_id_number", "normalise_id_number"]
+__all__ = [
+    "IdNumber",
+    "check_id_number",
+    "id_number_hash",
+    "id_number_hashes",
+    "mask_id_number",
+    "normalise_id_number",
+]
 
 # First two digits of a GB/T 2260 region code: the provinces, plus 71 (Taiwan), 81/82 (Hong Kong, Macau) and 83
 # (residence permits of Taiwan residents).
@@ -27,6 +35,7 @@ PROVINCES = frozenset(
 EARLIEST = date(1900, 1, 1)
 MIN_KEY_BYTES = 16  # a hash key shorter than this is guessable; the key is a server secret
 SPACES = re.compile(r"\s+")
+PLAIN = re.compile(r"[0-9]{17}[0-9X]")  # the form check_id_number gives
 
 
 @dataclass(frozen=True)
@@ -103,3 +112,17 @@ def id_number_hash(id_number: str | IdNumber, key: bytes) -> str:
         raise ValueError(f"the hash key must have at least {MIN_KEY_BYTES} bytes")
     number = id_number.number if isinstance(id_number, IdNumber) else check_id_number(id_number).number
     return hmac.new(key, number.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def id_number_hashes(numbers: Iterable[str], key: bytes) -> list[str]:
+    """`id_number_hash` of numbers already checked and normalised (the sample's, generated valid): the HMAC alone,
+    since checking each again costs 14 s per million against 2 s. Numbers not in the plain 18-character form are
+    refused (ValueError), so an unchecked one cannot hash differently from `id_number_hash`."""
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"the hash key must have at least {MIN_KEY_BYTES} bytes")
+    hashes = []
+    for number in numbers:
+        if not (isinstance(number, str) and PLAIN.fullmatch(number)):
+            raise ValueError("id_number_hashes takes checked, normalised ID numbers only")
+        hashes.append(hmac.digest(key, number.encode("ascii"), "sha256").hex())
+    return hashes

@@ -68,11 +68,13 @@ def read_register(
     max_bytes: int = MAX_BYTES,
     max_rows: int = MAX_ROWS,
     today: date | None = None,
+    sheet: str | None = None,
 ) -> Register:
     """Read an XLSX or CSV register (a path or the file's bytes; the kind is told from the content).
 
     ``key`` is the server's secret for `id_number_hash`; ``keep_id_number`` adds the ID number in clear (an
-    administrator's choice). Raises `RegisterError` naming every problem, or the one that stops reading.
+    administrator's choice); ``sheet`` names the workbook's sheet to read instead of the first. Raises
+    `RegisterError` naming every problem, or the one that stops reading.
     """
     if len(key) < MIN_KEY_BYTES:
         raise ValueError(f"the hash key must have at least {MIN_KEY_BYTES} bytes")
@@ -81,7 +83,12 @@ def read_register(
     today = today or date.today()
     if data.startswith(XLS_MAGIC):
         raise RegisterError(f"{name}: an old .xls workbook; save it as .xlsx or CSV (UTF-8 or GB18030)")
-    rows = _xlsx_rows(data, name, max_bytes) if data.startswith(XLSX_MAGIC) else _csv_rows(data, name)
+    if data.startswith(XLSX_MAGIC):
+        rows = _xlsx_rows(data, name, max_bytes, sheet)
+    elif sheet is not None:
+        raise RegisterError(f"{name}: a CSV file has no sheets; leave out the sheet")
+    else:
+        rows = _csv_rows(data, name)
     return _parse(rows, name, key=key, keep_id_number=keep_id_number, max_rows=max_rows, today=today)
 
 
@@ -102,9 +109,10 @@ def _load(source: str | Path | bytes, name: str, max_bytes: int) -> bytes:
     return data
 
 
-def _xlsx_rows(data: bytes, name: str, max_bytes: int) -> Iterator[tuple[int, list]]:
-    """(sheet row number, cell values) of the first sheet. Read-only with cached values (data_only): a formula is
-    never evaluated here; its value is what Excel last computed, or empty when it never was."""
+def _xlsx_rows(data: bytes, name: str, max_bytes: int, sheet_name: str | None) -> Iterator[tuple[int, list]]:
+    """(sheet row number, cell values) of the first sheet or the one named. Read-only with cached values
+    (data_only): a formula is never evaluated here; its value is what Excel last computed, or empty when it never
+    was."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unzipped = sum(info.file_size for info in archive.infolist())
@@ -115,15 +123,19 @@ def _xlsx_rows(data: bytes, name: str, max_bytes: int) -> Iterator[tuple[int, li
         raise
     except Exception:  # openpyxl raises many kinds (zip, XML, key, value) for a damaged or foreign file
         raise RegisterError(f"{name}: not a readable XLSX workbook") from None
+    if sheet_name is not None and sheet_name not in book.sheetnames:
+        shown = ", ".join(repr(n[:40]) for n in book.sheetnames[:10])
+        book.close()
+        raise RegisterError(f"{name}: no sheet {sheet_name[:40]!r} (it has {shown})")
     try:
-        sheet = book.worksheets[0]
+        sheet = book[sheet_name] if sheet_name is not None else book.worksheets[0]
         sheet.reset_dimensions()  # a declared A1:XFD1048576 would pad every row to 16,384 cells
         for number, row in enumerate(sheet.iter_rows(min_row=1, max_col=MAX_COLUMNS, values_only=True), start=1):
             yield number, list(row)
     except RegisterError:
         raise
     except Exception:
-        raise RegisterError(f"{name}: the first sheet cannot be read (a damaged workbook)") from None
+        raise RegisterError(f"{name}: the sheet cannot be read (a damaged workbook, or not a sheet of cells)") from None
     finally:
         book.close()
 

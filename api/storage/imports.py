@@ -14,7 +14,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from api.storage import layers
+from api.residents import stored_residents
+from api.storage import audit, layers, resident_imports
 from api.storage.session import SYSTEM, transaction
 from gis.errors import LayerError
 from gis.io import TilingReport, check_grid_tiling, read_layer, read_osm
@@ -114,18 +115,33 @@ def load_frames(conn: Connection, frames: dict[str, pd.DataFrame], *, source: st
 SAMPLE_SOURCE = "sample"
 
 
-def load_sample(engine: Engine, area) -> dict[str, int]:
-    """Load a generated sample area (gis.sample.SampleArea); rows a previous sample had and this one lacks go.
+def load_sample(engine: Engine, area, *, id_hash_key: bytes) -> dict[str, int]:
+    """Load a generated sample area (gis.sample.SampleArea) with its residents; rows a previous sample had and this
+    one lacks go.
 
-    The sample is synthetic and owned by gridmap, so replacing it whole is safe; ids of unchanged rows stay.
+    The sample is synthetic and owned by gridmap, so replacing it whole is safe; ids of unchanged rows stay. Its
+    residents are stored as real ones are: the ID number as its hash under `id_hash_key` and masked, never in clear.
     """
     frames = {table: getattr(area, table) for table in layers.LAYERS}
+    people = stored_residents(area.residents, id_hash_key)
     with transaction(engine, scope=SYSTEM) as conn:
         counts = load_frames(conn, frames, source=SAMPLE_SOURCE)
+        written = resident_imports.store_sample_residents(conn, people, source=SAMPLE_SOURCE)
+        counts["residents"] = written["inserted"] + written["updated"] + written["unchanged"]
         for table in reversed(list(layers.LAYERS)):
             layers.prune_missing(conn, table, source=SAMPLE_SOURCE)
-        layers.analyze(conn, [*layers.LAYERS, "grid_worker_grids"])
-        record_run(conn, source=SAMPLE_SOURCE, kind="sample", path=None, counts=counts, report={})
+        layers.analyze(conn, [*layers.LAYERS, "grid_worker_grids", "residents"])
+        record_run(conn, source=SAMPLE_SOURCE, kind="sample", path=None, counts=counts, report={"residents": written})
+        # The sample's ~1M ids at district scale would make one 8 MB audit row: the source names them all.
+        audit.record(
+            conn,
+            user_id=None,
+            login=None,
+            action="import",
+            object_table="residents",
+            object_ids=[],
+            detail={"source": SAMPLE_SOURCE, "rows": len(people), **written},
+        )
     return counts
 
 

@@ -35,7 +35,7 @@ class SampleArea:
     walk_nodes: gpd.GeoDataFrame
     walk_edges: gpd.GeoDataFrame
     grid_workers: pd.DataFrame
-    residents: pd.DataFrame  # personal data of the fictional residents (see gis/sample/_residents.py); not stored
+    residents: pd.DataFrame  # the fictional residents (gis/sample/_residents.py); stored without the ID number in clear
 
 
 def local_crs(settings: SampleSettings) -> CRS:

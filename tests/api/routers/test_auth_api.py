@@ -256,8 +256,14 @@ def test_production_refuses_a_missing_short_or_placeholder_key(key, database_url
     assert key is None or key not in message  # the key itself is not repeated
 
 
-def test_production_starts_with_a_proper_key_and_development_without_one(database_url, caplog):
-    create_app(Settings(database_url=database_url, environment="production", secret_key=KEY))
+def test_production_refuses_a_missing_id_hash_key(database_url):
+    with pytest.raises(InsecureConfiguration) as refused:
+        create_app(Settings(database_url=database_url, environment="production", secret_key=KEY))
+    assert "GRIDMAP_ID_HASH_KEY is not set" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_production_starts_with_proper_keys_and_development_without_them(database_url, caplog):
+    create_app(Settings(database_url=database_url, environment="production", secret_key=KEY, id_hash_key=KEY[::-1]))
     with caplog.at_level(logging.WARNING, logger="gridmap"):
         create_app(Settings(database_url=database_url))
     assert "do not survive a restart" in caplog.text

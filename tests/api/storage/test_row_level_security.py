@@ -53,6 +53,7 @@ def world(engine: Engine) -> Iterator[dict]:
             (c1, c1_code), (c2, _) = communities
             (g1, g1_code), (g1b, _) = grid_of[c1]
             (g2, g2_code), _ = grid_of[c2]
+            conn.execute(text("DELETE FROM residents"))  # the sample's own: this world counts its own residents
             conn.execute(
                 text(
                     "INSERT INTO residents (household_id, name, gender, birth_year, source, source_id) "
