@@ -87,6 +87,10 @@ class SignInFirst(NotAuthenticated):
         self.headers = {"Location": "/login?" + urlencode({"next": next_path}), "Cache-Control": "no-store"}
 
 
+class IdNumberTaken(GridmapError):
+    """An ID number given for a resident is already stored (for someone anywhere: a person is stored once)."""
+
+
 class Forbidden(GridmapError):
     """Signed in, but the role may not do this, or a cookie-authenticated write lacks its CSRF token."""
 
@@ -149,6 +153,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     SignInFirst: (303, "sign_in_first"),
     NotAuthenticated: (401, "not_authenticated"),
     Forbidden: (403, "forbidden"),
+    IdNumberTaken: (409, "id_number_taken"),
     TooManyAttempts: (429, "too_many_attempts"),
     UnknownHouseholds: (422, "unknown_households"),
     RegisterError: (422, "invalid_register"),

@@ -5,16 +5,17 @@ same transaction as the read; so is every change. Masking happens here, on the s
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from api.access import FIELD_READERS, FIELD_WRITERS
 from api.accounts.roles import Principal
-from api.deps import EngineDep, PrincipalDep, require_role
-from api.errors import Forbidden, InvalidParameter, NotFound
+from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
+from api.errors import Forbidden, IdNumberTaken, InvalidParameter, NotFound
 from api.params import Id
-from api.residents import check_phone, mask_name, mask_phone
+from api.residents import check_id_number, check_phone, id_number_hash, mask_id_number, mask_name, mask_phone
+from api.settings import Settings, id_hash_key
+from api.storage import Connection, transaction, user_scope
 from api.storage import households as households_db
-from api.storage import transaction, user_scope
 from api.storage.audit import record
 from gis.workload import ALL_TAGS
 
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/residents", tags=["residents 居民"], dependencies=
 
 Tag = Literal[ALL_TAGS]  # type: ignore[valid-type]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+IdNumberText = Annotated[str, Field(max_length=40, description="公民身份号码: stored as a keyed hash and masked")]
 Reason = Annotated[str, Query(min_length=4, max_length=500, description="Why the unmasked data is needed")]
 
 
@@ -80,6 +82,7 @@ def list_residents(
 
 class ResidentChange(BaseModel):
     name: Name | None = None
+    id_number: IdNumberText | None = None
     gender: Literal["男", "女"] | None = None
     birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
@@ -91,6 +94,22 @@ class ResidentChange(BaseModel):
     def _phone(cls, value: str | None) -> str | None:
         return None if value is None else check_phone(value).number
 
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str | None) -> str | None:
+        return None if value is None else check_id_number(value).number
+
+    @model_validator(mode="after")
+    def _agrees(self) -> "ResidentChange":
+        """Gender and birth year given beside an ID number must say what it says."""
+        if self.id_number is not None:
+            checked = check_id_number(self.id_number)
+            if self.gender is not None and self.gender != checked.gender:
+                raise ValueError(f"gender {self.gender} disagrees with the ID number ({checked.gender})")
+            if self.birth_year is not None and self.birth_year != checked.birth_year:
+                raise ValueError(f"birth_year {self.birth_year} disagrees with the ID number ({checked.birth_year})")
+        return self
+
 
 class NewResident(ResidentChange):
     household_id: Id
@@ -100,14 +119,33 @@ class NewResident(ResidentChange):
 WRITE = [Depends(require_role(*FIELD_WRITERS))]
 
 
+def _stored_values(values: dict, settings: Settings) -> dict:
+    """The columns a change writes: an ID number becomes its keyed hash and its masked form, never itself; the
+    gender and birth year it states fill those not given."""
+    number = values.pop("id_number", None)
+    if "tags" in values:
+        values["tags"] = sorted(set(values["tags"] or []))
+    if number is not None:
+        checked = check_id_number(number)
+        values |= {"id_hash": id_number_hash(checked, id_hash_key(settings)), "id_masked": mask_id_number(number)}
+        values["gender"] = values.get("gender") or checked.gender
+        values["birth_year"] = values.get("birth_year") or checked.birth_year
+    return values
+
+
+def _unique_id(conn: Connection, values: dict, resident_id: int | None = None) -> None:
+    if "id_hash" in values and households_db.id_number_registered(conn, values["id_hash"], except_id=resident_id):
+        raise IdNumberTaken("this ID number is already registered in gridmap (a person is stored once)")
+
+
 @router.post("", status_code=201, dependencies=WRITE)
-def create_resident(body: NewResident, engine: EngineDep, principal: PrincipalDep) -> dict:
+def create_resident(body: NewResident, engine: EngineDep, principal: PrincipalDep, settings: SettingsDep) -> dict:
     """A resident of a household of the user's places; answered masked."""
-    values = body.model_dump()
-    values["tags"] = sorted(set(values["tags"] or []))
+    values = {"id_hash": None, "id_masked": None} | _stored_values(body.model_dump(), settings)
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
         if households_db.household(conn, body.household_id) is None:
             raise NotFound(f"no household {body.household_id}")
+        _unique_id(conn, values)
         resident_id = households_db.create_resident(conn, values)
         record(
             conn,
@@ -123,12 +161,15 @@ def create_resident(body: NewResident, engine: EngineDep, principal: PrincipalDe
 
 
 @router.patch("/{resident_id}", dependencies=WRITE)
-def change_resident(resident_id: Id, body: ResidentChange, engine: EngineDep, principal: PrincipalDep) -> dict:
+def change_resident(
+    resident_id: Id, body: ResidentChange, engine: EngineDep, principal: PrincipalDep, settings: SettingsDep
+) -> dict:
     """Change a resident of the user's places (only the fields given); answered masked."""
-    values = body.model_dump(exclude_unset=True, exclude_none=True)
-    if "tags" in values:
-        values["tags"] = sorted(set(values["tags"]))
+    values = _stored_values(body.model_dump(exclude_unset=True, exclude_none=True), settings)
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
+        if households_db.resident(conn, resident_id) is None:
+            raise NotFound(f"no resident {resident_id}")
+        _unique_id(conn, values, resident_id)
         if not households_db.update_resident(conn, resident_id, values):
             raise NotFound(f"no resident {resident_id}")
         record(

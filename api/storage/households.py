@@ -41,13 +41,14 @@ FROM buildings b WHERE b.id = :building_id
 RETURNING id
 """
 INSERT_RESIDENT_SQL = """
-INSERT INTO residents (household_id, name, gender, birth_year, phone, tags, relation, source, source_id)
-VALUES (:household_id, :name, :gender, :birth_year, :phone, CAST(:tags AS text[]), :relation, 'api',
-        gen_random_uuid()::text)
+INSERT INTO residents (household_id, name, gender, birth_year, phone, id_hash, id_masked, tags, relation, source,
+                       source_id)
+VALUES (:household_id, :name, :gender, :birth_year, :phone, :id_hash, :id_masked, CAST(:tags AS text[]), :relation,
+        'api', gen_random_uuid()::text)
 RETURNING id
 """
 HOUSEHOLD_FIELDS = ("unit", "room", "size", "tags", "is_party_member")
-RESIDENT_FIELDS = ("name", "gender", "birth_year", "phone", "tags", "relation")
+RESIDENT_FIELDS = ("name", "gender", "birth_year", "phone", "id_hash", "id_masked", "tags", "relation")
 
 
 def households_page(
@@ -128,3 +129,10 @@ def update_resident(conn: Connection, resident_id: int, values: dict[str, Any]) 
 def user_household_ids(conn: Connection, user_id: int) -> list[int]:
     """A party member's 中心户 household and those assigned to it (the helper row-level security uses)."""
     return list(conn.scalars(text("SELECT gridmap_user_households(:user)"), {"user": user_id}))
+
+
+def id_number_registered(conn: Connection, id_hash: str, *, except_id: int | None = None) -> bool:
+    """Whether a resident with this ID-number hash is stored, anywhere: the hash is unique over the whole table,
+    so the check reads past the user's places (as gridmap's job) and says yes or no, nothing more."""
+    sql = "SELECT gridmap_id_hash_taken(:hash, :except)"
+    return bool(conn.scalar(text(sql), {"hash": id_hash, "except": except_id}))

@@ -36,6 +36,7 @@ def world(engine, database_url) -> Iterator[dict]:
             g2, g2_code = conn.execute(
                 text("SELECT id, code FROM grids WHERE community_id = :c ORDER BY id LIMIT 1"), {"c": b}
             ).one()
+            conn.execute(text("DELETE FROM residents"))  # the sample's: these tests know their own residents
             conn.execute(
                 text(
                     "INSERT INTO residents (household_id, name, gender, birth_year, phone, id_masked, source, "
@@ -222,3 +223,28 @@ def test_two_workers_taking_turns_on_one_pooled_connection(world, database_url):
             page = client.get("/households", params={"limit": 500}, headers=world["headers"][who])
             assert page.status_code == 200
             assert {f["properties"]["id"] for f in page.json()["features"]} == expected[who]
+
+
+def test_an_id_number_is_stored_as_hash_and_mask_only_and_once(world):
+    client, headers, engine = world["client"], world["headers"], world["engine"]
+    household = min(world["expected"]["worker"])
+    body = {"household_id": household, "name": "赵六", "id_number": "11010519491231002x"}
+    made = client.post("/residents", json=body, headers=headers["worker"])
+    assert made.status_code == 201, made.text
+    assert made.json()["id_number"] == "110105********002X"
+    assert (made.json()["gender"], made.json()["birth_year"]) == ("女", 1949)  # what the number says
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT id_hash, id_masked, id_number FROM residents WHERE id = :id"), {"id": made.json()["id"]}
+        ).one()
+    assert len(row.id_hash) == 64 and "11010519491231002" not in row.id_hash and row.id_number is None
+    theirs = min(world["expected"]["other_worker"])
+    twice = client.post("/residents", json=body | {"household_id": theirs}, headers=headers["other_worker"])
+    assert twice.status_code == 409 and twice.json()["code"] == "id_number_taken"
+    assert "赵" not in twice.text and str(made.json()["id"]) not in twice.text
+    wrong = client.post("/residents", json=body | {"id_number": "110105194912310021"}, headers=headers["worker"])
+    assert wrong.status_code == 422 and "check" in wrong.text
+    disagree = client.post(
+        "/residents", json={**body, "id_number": "110105195001010039", "gender": "女"}, headers=headers["worker"]
+    )
+    assert disagree.status_code == 422 and "gender" in disagree.text
