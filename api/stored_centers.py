@@ -15,6 +15,7 @@ from api.errors import CentersUnavailable
 from api.settings import Settings, get_settings
 from api.storage import SYSTEM, Connection, Engine, transaction
 from api.storage import centers as centers_db
+from api.storage.audit import record
 from gis.centers import Assignment, Suggestions, run
 
 
@@ -60,9 +61,27 @@ def assign_stored(
     return CenterRun(result, suggestions, counts, time.perf_counter() - start)
 
 
-def assign_and_store(engine: Engine, *, stable: bool = True, settings: Settings | None = None) -> tuple[int, CenterRun]:
-    """Run and store in one REPEATABLE READ transaction: the pairs stored match the layers read."""
+def assign_and_store(
+    engine: Engine,
+    *,
+    stable: bool = True,
+    settings: Settings | None = None,
+    by: tuple[int | None, str] = (None, "(command line)"),
+) -> tuple[int, CenterRun]:
+    """Run and store in one REPEATABLE READ transaction: the pairs stored match the layers read. The run rewrites
+    every household's 中心户, so it is audited (`by`: the user id and login who asked; counts only)."""
     with transaction(engine, scope=SYSTEM, isolation_level="REPEATABLE READ") as conn:
         centers_db.lock_for_run(conn)  # first, before the snapshot
         done = assign_stored(conn, stable=stable, settings=settings)
-        return centers_db.store_run(conn, done), done
+        run_id = centers_db.store_run(conn, done)
+        user_id, login = by
+        record(
+            conn,
+            user_id=user_id,
+            login=login,
+            action="update",
+            object_table="center_assignments",
+            object_ids=[],
+            detail={"run_id": run_id, **{k: v for k, v in done.counts.items() if isinstance(v, int | float)}},
+        )
+        return run_id, done

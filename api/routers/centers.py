@@ -37,13 +37,14 @@ def _ids(frame, columns: list[str]) -> list[dict]:
 def assign(
     engine: EngineDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     stable: bool = True,
     max_listed: Annotated[int, Query(ge=0, le=10000)] = 1000,
 ) -> dict:
     """Assign every household to a center household of its grid (exact min-cost flow, capacities kept), keeping
     the previous pairs where still possible (`stable`); store the result and report who moved and why. Admins
     only: a run covers every street."""
-    run_id, run = assign_and_store(engine, stable=stable, settings=settings)
+    run_id, run = assign_and_store(engine, stable=stable, settings=settings, by=(principal.user_id, principal.login))
     result = run.assignment
     moves = result.moves
     uncovered = result.uncovered

@@ -206,3 +206,12 @@ def test_the_centers_map_draws_only_the_users_households(world):
     drawn = {int(h) for h in re.findall(r'"household":\s*"(\d+)"', secretary)}
     assert drawn and not drawn & world["b_households"]
     assert {int(h) for h in re.findall(r'"household":\s*"(\d+)"', leader)} & world["b_households"]
+
+
+def test_the_center_run_is_audited_with_who_asked(world, engine):
+    with engine.connect() as conn:
+        entry = conn.execute(
+            text("SELECT login, action, detail FROM audit_log WHERE object_table = 'center_assignments' ORDER BY id")
+        ).first()
+    assert entry is not None and entry.login == "matrix-admin" and entry.action == "update"
+    assert entry.detail["run_id"] >= 1 and "households" in entry.detail
