@@ -10,6 +10,7 @@ from typing import Literal
 from api.accounts.roles import Principal
 from api.errors import NotFound
 from api.storage import Connection
+from api.storage.audit import record
 from api.storage.places import in_user_places, place_exists, user_grid_ids
 
 # Layers of places and service points, coverage, siting, and the maps of them: no personal data.
@@ -43,3 +44,26 @@ def require_place(conn: Connection, kind: Place, place_id: int | None, principal
         raise NotFound(f"no {kind} {place_id}")
     if principal is not None and not in_user_places(conn, principal.user_id, kind, place_id):
         raise NotFound(f"no {kind} {place_id}")
+
+
+def audit(
+    conn: Connection,
+    principal: Principal,
+    action: str,
+    object_table: str,
+    object_ids: list[int],
+    *,
+    reason: str | None = None,
+    detail: dict | None = None,
+) -> None:
+    """An audit entry for what the signed-in user just read unmasked or wrote, in the same transaction."""
+    record(
+        conn,
+        user_id=principal.user_id,
+        login=principal.login,
+        action=action,
+        object_table=object_table,
+        object_ids=object_ids,
+        reason=reason,
+        detail=detail,
+    )

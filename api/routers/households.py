@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
-from api.access import FIELD_READERS, FIELD_WRITERS, in_places, managed_grids
+from api.access import FIELD_READERS, FIELD_WRITERS, audit, in_places, managed_grids
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import NotFound
@@ -15,7 +15,6 @@ from api.openapi import GeoJSONResponse
 from api.params import Id, decode_cursor, encode_cursor
 from api.storage import Connection, transaction, user_scope
 from api.storage import households as households_db
-from api.storage.audit import record
 from api.storage.places import place_id_by_code
 from gis.workload import ALL_TAGS
 
@@ -141,12 +140,11 @@ def create_household(body: NewHousehold, engine: EngineDep, principal: Principal
             raise NotFound(f"no building {body.building_id} in a grid of yours")
         location = None if body.location is None else body.location.model_dump()
         household_id = households_db.create_household(conn, values, location)
-        record(
+        audit(
             conn,
-            user_id=principal.user_id,
-            login=principal.login,
-            action="create",
-            object_table="households",
+            principal,
+            "create",
+            "households",
             object_ids=[household_id],
         )
         row = households_db.household(conn, household_id)
@@ -163,12 +161,11 @@ def change_household(household_id: Id, body: HouseholdChange, engine: EngineDep,
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
         if not households_db.update_household(conn, household_id, values):
             raise NotFound(f"no household {household_id}")
-        record(
+        audit(
             conn,
-            user_id=principal.user_id,
-            login=principal.login,
-            action="update",
-            object_table="households",
+            principal,
+            "update",
+            "households",
             object_ids=[household_id],
             detail={"fields": sorted(values)},
         )

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from api.access import FIELD_READERS, FIELD_WRITERS
+from api.access import FIELD_READERS, FIELD_WRITERS, audit
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import Forbidden, IdNumberTaken, InvalidParameter, NotFound
@@ -16,7 +16,6 @@ from api.residents import check_id_number, check_phone, id_number_hash, mask_id_
 from api.settings import Settings, id_hash_key
 from api.storage import Connection, transaction, user_scope
 from api.storage import households as households_db
-from api.storage.audit import record
 from gis.workload import ALL_TAGS
 
 router = APIRouter(prefix="/residents", tags=["residents 居民"], dependencies=[Depends(require_role(*FIELD_READERS))])
@@ -68,12 +67,11 @@ def list_residents(
             raise NotFound(f"no household {household_id}")
         rows = households_db.residents_of(conn, household_id)
         if unmasked and rows:
-            record(
+            audit(
                 conn,
-                user_id=principal.user_id,
-                login=principal.login,
-                action="read_unmasked",
-                object_table="residents",
+                principal,
+                "read_unmasked",
+                "residents",
                 object_ids=[r["id"] for r in rows],
                 reason=reason,
             )
@@ -94,16 +92,12 @@ class ResidentChange(BaseModel):
     def _phone(cls, value: str | None) -> str | None:
         return None if value is None else check_phone(value).number
 
-    @field_validator("id_number")
-    @classmethod
-    def _id_number(cls, value: str | None) -> str | None:
-        return None if value is None else check_id_number(value).number
-
     @model_validator(mode="after")
     def _agrees(self) -> "ResidentChange":
-        """Gender and birth year given beside an ID number must say what it says."""
+        """The ID number checked and written one way; gender and birth year given beside it must say what it says."""
         if self.id_number is not None:
             checked = check_id_number(self.id_number)
+            self.id_number = checked.number
             if self.gender is not None and self.gender != checked.gender:
                 raise ValueError(f"gender {self.gender} disagrees with the ID number ({checked.gender})")
             if self.birth_year is not None and self.birth_year != checked.birth_year:
@@ -147,12 +141,11 @@ def create_resident(body: NewResident, engine: EngineDep, principal: PrincipalDe
             raise NotFound(f"no household {body.household_id}")
         _unique_id(conn, values)
         resident_id = households_db.create_resident(conn, values)
-        record(
+        audit(
             conn,
-            user_id=principal.user_id,
-            login=principal.login,
-            action="create",
-            object_table="residents",
+            principal,
+            "create",
+            "residents",
             object_ids=[resident_id],
         )
         row = households_db.resident(conn, resident_id)
@@ -172,12 +165,11 @@ def change_resident(
         _unique_id(conn, values, resident_id)
         if not households_db.update_resident(conn, resident_id, values):
             raise NotFound(f"no resident {resident_id}")
-        record(
+        audit(
             conn,
-            user_id=principal.user_id,
-            login=principal.login,
-            action="update",
-            object_table="residents",
+            principal,
+            "update",
+            "residents",
             object_ids=[resident_id],
             detail={"fields": sorted(values)},
         )
