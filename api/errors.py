@@ -134,6 +134,18 @@ class UnknownHouseholds(RegisterError):
     refused whole, since a resident stored under the wrong household would be looked after by the wrong people."""
 
 
+class InvalidTransition(GridmapError):
+    """A case's action that its current state does not allow (e.g. accepting a request that is not dispatched)."""
+
+
+class StaleVersion(GridmapError):
+    """A change to a case made against a version that is not the stored one any more: someone acted first."""
+
+
+class ClientIdConflict(GridmapError):
+    """An entry sent again with a client_id already stored, but with different content."""
+
+
 # The one place a status is chosen: the first class of an error's MRO found here gives its status and code.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotFound: (404, "not_found"),
@@ -154,6 +166,9 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotAuthenticated: (401, "not_authenticated"),
     Forbidden: (403, "forbidden"),
     IdNumberTaken: (409, "id_number_taken"),
+    InvalidTransition: (409, "invalid_transition"),
+    StaleVersion: (409, "stale_version"),
+    ClientIdConflict: (409, "client_id_conflict"),
     TooManyAttempts: (429, "too_many_attempts"),
     UnknownHouseholds: (422, "unknown_households"),
     RegisterError: (422, "invalid_register"),
