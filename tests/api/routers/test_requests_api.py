@@ -134,7 +134,8 @@ def _count(world, table="requests") -> int:
 
 
 def test_the_whole_path(world):
-    """点单 (worker) → 下单 (secretary to a party member) → 接单 → 办结 (the member) → 评单 (worker for the resident)."""
+    """点单 (worker) → 下单 (secretary, to a party member) → 接单 → 办结 (the member) → 评单 (worker, for the
+    resident)."""
     created = _post(world, household_id=world["household"], requester_name=NAME, requester_phone=PHONE)
     assert created.status_code == 201, created.text
     request = created.json()
@@ -296,7 +297,8 @@ def test_possible_duplicates_within_50_m_and_7_days(world):
     # marked as a duplicate, it points at its parent and is not suggested any more
     marked = _act(world, "secretary", far["id"], "duplicate", 1, duplicate_of=near["id"]).json()["properties"]
     assert marked["state"] == "duplicate" and marked["duplicate_of"] == near["id"] and marked["status"] == "closed"
-    assert far["id"] not in {d["id"] for d in _get(world, "secretary", f"/requests/{near['id']}/duplicates").json()["duplicates"]}
+    now = _get(world, "secretary", f"/requests/{near['id']}/duplicates").json()["duplicates"]
+    assert far["id"] not in {d["id"] for d in now}
     onto_itself = _act(world, "secretary", near["id"], "duplicate", 1, duplicate_of=near["id"])
     assert onto_itself.status_code == 400
     assert _act(world, "secretary", near["id"], "duplicate", 1, duplicate_of=9_000_000).status_code == 404
