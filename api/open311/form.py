@@ -3,8 +3,8 @@ Service Requests. Every refusal names the argument (`InvalidParameter`: 400 in t
 
 Kept: service_code, lat and long, description, first_name and last_name (as the requester's name), phone (checked
 and written one way), media_url, and gridmap's extension client_id (a retry is the same request). Not kept:
-email and device_id (gridmap has no use for them, so it does not store them); account_id is only echoed back in
-the answer, as the spec allows. An address_string or address_id without lat/long is refused: gridmap does not
+email, device_id and account_id (gridmap has no use for them, so it does not store them, and the answer's
+account_id is null, as the spec allows). An address_string or address_id without lat/long is refused: gridmap does not
 geocode. attribute[…] is accepted and ignored: no service defines attributes."""
 
 import hashlib
@@ -33,7 +33,7 @@ PAGE_SIZE_MAX = 1000  # the spec's default query limit: 1000 requests
 
 @dataclass(frozen=True)
 class Posted:
-    """A checked POST: what is stored, and the account_id to echo."""
+    """A checked POST: what is stored."""
 
     service_code: str
     lon: float
@@ -43,7 +43,6 @@ class Posted:
     requester_phone: str | None
     media_url: str | None
     client_id: str | None
-    account_id: str | None
 
     def payload_sha256(self, partner_id: int) -> str:
         """Of what the partner sent (its key aside): an identical retry has the same."""
@@ -108,6 +107,7 @@ def posted(form: Mapping[str, str]) -> Posted:
             raise InvalidParameter(f"phone: {exc}") from None
     text_field(form, "email", 254)  # checked for size, not kept
     text_field(form, "device_id", 200)
+    text_field(form, "account_id", 100)
     media_url = text_field(form, "media_url", 2000)
     if media_url is not None and not re.match(r"^https?://[^\s/]+", media_url):
         raise InvalidParameter("media_url: an http:// or https:// URL")
@@ -126,7 +126,6 @@ def posted(form: Mapping[str, str]) -> Posted:
         requester_phone=phone,
         media_url=media_url,
         client_id=client_id,
-        account_id=text_field(form, "account_id", 100),
     )
 
 

@@ -1,6 +1,8 @@
 """Partner apps that post requests through Open311 (a resident mini-program, a hotline's system): each has a name and
 an api_key, shown once when it is made; gridmap keeps only the key's SHA-256, so a stolen database holds no key."""
 
+import base64
+import binascii
 import hashlib
 import re
 import secrets
@@ -62,3 +64,16 @@ def partner_for_key(conn: Connection, key: str | None) -> Partner:
     if row["revoked_at"] is not None:
         raise Forbidden("this api_key has been revoked")
     return Partner(id=row["id"], name=row["name"])
+
+
+def basic_password(authorization: str) -> str | None:
+    """The password of an ``Authorization: Basic …`` header (the user name is ignored), where a client built on
+    `requests` puts the key of a URL like https://app:KEY@host/open311/v2; None for no Basic header."""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Forbidden("invalid api_key (HTTP Basic: any user name, the api_key as password)") from None
+    return decoded.partition(":")[2] or None

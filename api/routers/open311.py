@@ -10,8 +10,6 @@ point of its grid: no description, notes or media, no exact place. Residents' pe
 account, household, resident) are never in any answer. Errors are the spec's ``[{"code", "description"}]``
 (api.handlers)."""
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -19,12 +17,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from api.deps import EngineDep, SettingsDep
 from api.errors import ClientIdConflict, Forbidden, InvalidParameter, NotFound
 from api.open311 import form, mapping
-from api.open311.partners import Partner, partner_for_key
+from api.open311.partners import Partner, basic_password, partner_for_key
 from api.routers.requests import TransitionBody, act
 from api.settings import Settings
 from api.storage import NOBODY, SYSTEM, Connection, Engine, partner_scope, transaction
@@ -56,16 +53,7 @@ FormDep = Annotated[dict[str, str], Depends(form_fields)]
 def _key(request: Request, fields: Mapping[str, str] | None = None) -> str | None:
     """The api_key: an argument (query or form), or the password of HTTP Basic authentication."""
     key = request.query_params.get("api_key") or (fields or {}).get("api_key")
-    if key:
-        return key
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise Forbidden("invalid api_key (HTTP Basic: any user name, the api_key as password)") from None
-    return decoded.partition(":")[2] or None
+    return key or basic_password(request.headers.get("authorization", ""))
 
 
 def _partner(engine: Engine, key: str | None) -> Partner:
@@ -172,7 +160,7 @@ def post_service_request(request: Request, response: Response, engine: EngineDep
     digest = posted.payload_sha256(partner.id)
     with transaction(engine, scope=partner_scope(partner.id)) as conn:
         if posted.client_id and (existing := requests_db.by_client_id(conn, posted.client_id)):
-            return _replay(existing, digest, posted, response)
+            return _replay(existing, digest, response)
         found = requests_db.services(conn, posted.service_code)
         if not found:
             raise NotFound(f"service_code {posted.service_code!r} was not found (GET services.json lists them)")
@@ -198,7 +186,7 @@ def post_service_request(request: Request, response: Response, engine: EngineDep
             existing = requests_db.by_client_id(conn, posted.client_id or "")
             if existing is None:
                 raise ClientIdConflict("client_id is already used by another entry")
-            return _replay(existing, digest, posted, response)
+            return _replay(existing, digest, response)
         requests_db.add_history(
             conn,
             request_id=request_id,
@@ -213,23 +201,20 @@ def post_service_request(request: Request, response: Response, engine: EngineDep
         )
         _audit(conn, partner, "create", request_id)
     response.status_code = 201
-    return [_created(request_id, found[0]["deadline_hours"], posted.account_id)]
+    return [_created(request_id, found[0]["deadline_hours"])]
 
 
-def _created(request_id: int, deadline_hours: int, account_id: str | None) -> dict:
-    return {
-        "service_request_id": str(request_id),
-        "service_notice": mapping.notice(deadline_hours),
-        "account_id": account_id,
-    }
+def _created(request_id: int, deadline_hours: int) -> dict:
+    """The spec's answer to a POST; account_id is a person's account: not kept, not returned (the spec allows)."""
+    return {"service_request_id": str(request_id), "service_notice": mapping.notice(deadline_hours), "account_id": None}
 
 
-def _replay(existing: dict, digest: str, posted: form.Posted, response: Response) -> list[dict]:
+def _replay(existing: dict, digest: str, response: Response) -> list[dict]:
     if existing["payload_sha256"] != digest:
         raise ClientIdConflict("client_id is stored with other content; not changed")
     response.status_code = 200
     hours = round((existing["deadline"] - existing["requested_at"]).total_seconds() / 3600)
-    return [_created(existing["id"], hours, posted.account_id)]
+    return [_created(existing["id"], hours)]
 
 
 def _audit(conn: Connection, partner: Partner, action: str, request_id: int, detail: dict | None = None) -> None:
@@ -258,10 +243,7 @@ def rate_service_request(service_request_id: str, request: Request, engine: Engi
         row = requests_db.request(conn, request_id)
         if row is None:
             raise NotFound(f"service_request_id {request_id} was not found")
-        try:
-            body = TransitionBody(action="rate", version=row["version"], rating=int(rating), comment=comment)
-        except ValidationError as exc:
-            raise InvalidParameter(f"rating or comment refused: {exc.errors()[0]['msg']}") from None
+        body = TransitionBody(action="rate", version=row["version"], rating=int(rating), comment=comment)
         act(conn, row, body, Actor(partner_id=partner.id), version=row["version"])
         _audit(conn, partner, "update", request_id, {"action": "rate"})
         rows = open311_db.service_requests(conn, public=False, ids=[request_id], limit=1)
