@@ -41,8 +41,12 @@ FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/fo
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str) -> None:
-    """A ``{code, detail}`` refusal; the connection is closed after it, since the body may be left unread."""
-    response = JSONResponse({"code": code, "detail": detail}, status_code=status, headers={"Connection": "close"})
+    """A ``{code, detail}`` refusal (under /open311/, the GeoReport v2 form, as api.handlers answers there); the
+    connection is closed after it, since the body may be left unread."""
+    body: object = {"code": code, "detail": detail}
+    if scope.get("path", "").startswith(FORM_PREFIXES):
+        body = [{"code": status, "description": detail}]
+    response = JSONResponse(body, status_code=status, headers={"Connection": "close"})
     await response(scope, receive, send)
 
 

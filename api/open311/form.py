@@ -135,6 +135,8 @@ def parse_datetime(name: str, value: str) -> datetime:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InvalidParameter(f"{name}: a w3 datetime, e.g. 2010-01-01T00:00:00Z; got {excerpt(value)}") from None
+    if not 1970 <= parsed.year <= 2200:
+        raise InvalidParameter(f"{name}: a year from 1970 to 2200; got {parsed.year}")
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=CHINA)
 
 

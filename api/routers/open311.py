@@ -13,15 +13,17 @@ account, household, resident) are never in any answer. Errors are the spec's ``[
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api.deps import EngineDep, SettingsDep
 from api.errors import ClientIdConflict, Forbidden, InvalidParameter, NotFound
 from api.open311 import form, mapping
 from api.open311.partners import Partner, basic_password, partner_for_key
+from api.openapi import ERROR_RESPONSES
 from api.routers.requests import TransitionBody, act
 from api.settings import Settings
 from api.storage import NOBODY, SYSTEM, Connection, Engine, partner_scope, transaction
@@ -37,7 +39,23 @@ class Open311JSON(JSONResponse):
     media_type = "application/json; charset=utf-8"
 
 
-router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], default_response_class=Open311JSON)
+class Open311Error(BaseModel):
+    """One error of the spec's list: the HTTP status and what is wrong."""
+
+    code: int
+    description: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": "GeoReport v2 errors: 404 not found, 403 missing or invalid api_key, 400 anything else",
+        "content": {"application/json": {"schema": {"type": "array", "items": Open311Error.model_json_schema()}}},
+    }
+    for status in ERROR_RESPONSES
+}
+router = APIRouter(
+    prefix="/open311/v2", tags=["Open311 GeoReport v2"], default_response_class=Open311JSON, responses=ERRORS
+)
 Arg = Annotated[str | None, Query(max_length=20000)]
 
 
@@ -48,6 +66,34 @@ async def form_fields(request: Request) -> dict[str, str]:
 
 
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
+
+
+def _form_body(required: list[str], **fields: str) -> dict[str, Any]:
+    """The OpenAPI description of a form body (read by `form_fields`, so FastAPI cannot infer it)."""
+    properties = {name: {"type": "string", "description": text} for name, text in fields.items()}
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}}
+
+
+POST_FORM = _form_body(
+    ["api_key", "service_code"],
+    api_key="The key issued to the partner app",
+    service_code="From services.json",
+    lat="Latitude, WGS84",
+    long="Longitude, WGS84",
+    description="What is asked for (at most 4000 characters)",
+    first_name="The requester's given name (kept, never served)",
+    last_name="The requester's family name (kept, never served)",
+    phone="The requester's phone (kept, never served)",
+    email="Not kept",
+    device_id="Not kept",
+    account_id="Not kept",
+    media_url="An http(s) link to a photo; served back to this partner only",
+    client_id="gridmap's extension: a UUID made by the app, so that a retry is the same request",
+)
+RATING_FORM = _form_body(
+    ["api_key", "rating"], api_key="The key of the partner that posted it", rating="1–5", comment="The resident's words"
+)
 
 
 def _key(request: Request, fields: Mapping[str, str] | None = None) -> str | None:
@@ -151,7 +197,7 @@ def service_request(
     return found
 
 
-@router.post("/requests.json")
+@router.post("/requests.json", status_code=201, responses={200: {"description": "An identical retry (same client_id)"}})
 def post_service_request(request: Request, response: Response, engine: EngineDep, fields: FormDep) -> list[dict]:
     """Create a request (a form, with the partner's api_key): ``[{service_request_id, service_notice, account_id}]``,
     201; the same client_id with the same content again: 200 and the same answer."""
@@ -229,7 +275,7 @@ def _audit(conn: Connection, partner: Partner, action: str, request_id: int, det
     )
 
 
-@router.post("/requests/{service_request_id}/rating.json")
+@router.post("/requests/{service_request_id}/rating.json", openapi_extra=RATING_FORM)
 def rate_service_request(service_request_id: str, request: Request, engine: EngineDep, fields: FormDep) -> list[dict]:
     """gridmap's extension for 群众评单: the partner that posted a completed request sends the resident's rating
     (rating 1–5, comment); the request is closed. 409 when it is not completed."""

@@ -118,7 +118,12 @@ def list_services(engine: EngineDep, principal: PrincipalDep) -> list[dict]:
         return requests_db.services(conn)
 
 
-@router.post("", status_code=201, response_class=GeoJSONResponse)
+@router.post(
+    "",
+    status_code=201,
+    response_class=GeoJSONResponse,
+    responses={200: {"description": "An identical retry (same client_id): the request stored first"}},
+)
 def create_request(body: NewRequest, response: Response, engine: EngineDep, principal: PrincipalDep) -> dict:
     """Store a request in one of the user's grids (201), with possible duplicates nearby; the same client_id and
     content again returns the original (200), with other content 409."""
