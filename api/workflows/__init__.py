@@ -80,8 +80,8 @@ def parties_of(*, manages: bool, user_id: int, assigned_user_id: int | None, rep
     return frozenset(found)
 
 
-def describe(parties: Iterable[str]) -> str:
-    return " or ".join(PARTY_LABELS[p] for p in PARTIES if p in set(parties))
+def describe(parties: Iterable[str], joiner: str = " or ") -> str:
+    return joiner.join(PARTY_LABELS[p] for p in PARTIES if p in set(parties))
 
 
 class Workflow:
@@ -123,7 +123,7 @@ class Workflow:
             raise InvalidParameter(f"unknown action {action!r}; one of {', '.join(self.actions)}")
         if not any(row.parties & parties for row in rows):
             who = describe(set().union(*(row.parties for row in rows)))
-            raise Forbidden(f"{action} of {subject} is for {who}; you are {describe(parties)}")
+            raise Forbidden(f"{action} of {subject} is for {who}; you are {describe(parties, ', ')}")
         row = next((r for r in rows if state in r.sources), None)
         if row is None:
             allowed = ", ".join(self.sources(action))

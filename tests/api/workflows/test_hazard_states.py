@@ -3,6 +3,7 @@ and against cases written out by hand; what each action changes; random sequence
 
 import importlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -297,6 +298,19 @@ def test_the_states_are_the_schemas():
     suspension = importlib.import_module("migrations.versions.0011_hazard_suspension")
     assert wf.STATES == field_work.HAZARD_STATES
     assert wf.SUSPENDABLE == suspension.SUSPENDABLE
+
+
+def test_the_documented_table_is_the_table():
+    """docs/fieldwork.md shows the table row for row (rendered here from the code)."""
+    who = {MANAGER: "manager", ASSIGNEE: "assignee", REPORTER: "reporter", VIEWER: "anyone who sees it"}
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "fieldwork.md").read_text(encoding="utf-8")
+    for row in wf.TABLE:
+        sources = "any" if row.sources == set(wf.STATES) else ", ".join(s for s in wf.STATES if s in row.sources)
+        target = {wf.RESUME: "(the state it was suspended from)", STAY: "(stays)"}.get(row.target, row.target)
+        parties = ", ".join(label for party, label in who.items() if party in row.parties)
+        note = "yes" if row.note_required else ""
+        line = f"| `{row.action}` | {row.label} | {sources} | {target} | {parties} | {note} |"
+        assert line in doc, line
 
 
 # --- random sequences ---------------------------------------------------------------------------------------------
