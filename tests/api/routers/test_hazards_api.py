@@ -292,6 +292,8 @@ def test_refusals_by_hand(world):
         ("secretary", "reject", 1, {}, 400, "invalid_parameter"),  # needs a reason
         ("secretary", "accept", 1, {"note": "x" * 2001}, 422, "invalid_parameter"),
         ("secretary", "accept", 0, {}, 422, "invalid_parameter"),
+        ("secretary", "accept", 1, {"note": "NUL \x00"}, 422, "invalid_parameter"),
+        ("secretary", "accept", 1, {"assigned_unit": ""}, 422, "invalid_parameter"),
     ]
     for who, action, version, fields, status, code in cases:
         response = act(world, who, hid, action, version, **fields)
