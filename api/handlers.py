@@ -20,7 +20,8 @@ def _body(code: str, detail: object) -> dict:
 def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(_: Request, exc: Exception) -> JSONResponse:
         status, code = status_and_code(exc) or (500, "internal_error")
-        return JSONResponse(_body(code, str(exc)), status_code=status, headers=getattr(exc, "headers", None))
+        body = _body(code, str(exc)) | getattr(exc, "fields", {})
+        return JSONResponse(body, status_code=status, headers=getattr(exc, "headers", None))
 
     for error in ERRORS:  # Starlette picks the handler by the error's MRO, so every listed class is covered
         app.add_exception_handler(error, domain_error)

@@ -15,7 +15,20 @@ from api.handlers import install_error_handlers
 from api.map_cache import MapPageCache
 from api.middleware import install_middleware
 from api.openapi import ERROR_RESPONSES, install_openapi
-from api.routers import auth, centers, coverage, grids, health, households, layers, login, maps, residents, workload
+from api.routers import (
+    auth,
+    centers,
+    coverage,
+    grids,
+    hazards,
+    health,
+    households,
+    layers,
+    login,
+    maps,
+    residents,
+    workload,
+)
 from api.settings import Settings, get_settings, id_hash_key
 from api.storage.database import app_database_url, make_engine
 
@@ -72,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workload.router)
     app.include_router(households.router)
     app.include_router(residents.router)
+    app.include_router(hazards.router)
     app.include_router(grids.router)
     app.include_router(maps.router)
     # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.
