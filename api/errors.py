@@ -11,9 +11,11 @@ from gis.errors import LayerError
 
 class GridmapError(Exception):
     """A domain error with a message meant for the user; its status and code are in `ERRORS`, and `headers` are
-    sent with it (e.g. Retry-After)."""
+    sent with it (e.g. Retry-After). `fields` are added to the ``{code, detail}`` body for a client to act on
+    (e.g. the current version of a case)."""
 
     headers: dict[str, str] = {}
+    fields: dict[str, object] = {}
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -134,16 +136,45 @@ class UnknownHouseholds(RegisterError):
     refused whole, since a resident stored under the wrong household would be looked after by the wrong people."""
 
 
-class InvalidTransition(GridmapError):
-    """A case's action that its current state does not allow (e.g. accepting a request that is not dispatched)."""
+class CaseConflict(GridmapError):
+    """A change of a case (a hazard, a request) that conflicts with its current state or version."""
 
 
-class StaleVersion(GridmapError):
-    """A change to a case made against a version that is not the stored one any more: someone acted first."""
+class StaleVersion(CaseConflict):
+    """The version a change was made against is not the case's current one: someone else changed it first."""
+
+    def __init__(self, detail: str, current_version: int) -> None:
+        super().__init__(detail)
+        self.fields = {"current_version": current_version}
+
+
+class InvalidTransition(CaseConflict):
+    """The action is not allowed from the case's current state."""
+
+    def __init__(self, detail: str, state: str, action: str) -> None:
+        super().__init__(detail)
+        self.fields = {"state": state, "action": action}
 
 
 class ClientIdConflict(GridmapError):
-    """An entry sent again with a client_id already stored, but with different content."""
+    """A client_id (made by a phone for an entry sent offline) already stored with a different content."""
+
+
+class Unprocessable(GridmapError):
+    """A well-formed body that refers to something not stored or not the user's: a photo not uploaded, an unknown
+    category, a location in none of the user's grids."""
+
+
+class UnknownPhoto(Unprocessable):
+    """A photo_sha256 that names no uploaded photo (the user's own, or one they can see)."""
+
+
+class UnknownCategory(Unprocessable):
+    """A hazard category (or another vocabulary's code) that is not stored or no longer active."""
+
+
+class OutsideYourPlaces(Unprocessable):
+    """A location in none of the user's grids."""
 
 
 # The one place a status is chosen: the first class of an error's MRO found here gives its status and code.
@@ -166,13 +197,18 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotAuthenticated: (401, "not_authenticated"),
     Forbidden: (403, "forbidden"),
     IdNumberTaken: (409, "id_number_taken"),
-    InvalidTransition: (409, "invalid_transition"),
-    StaleVersion: (409, "stale_version"),
-    ClientIdConflict: (409, "client_id_conflict"),
     TooManyAttempts: (429, "too_many_attempts"),
     UnknownHouseholds: (422, "unknown_households"),
     RegisterError: (422, "invalid_register"),
     ResidentDataError: (422, "invalid_resident_data"),
+    StaleVersion: (409, "stale_version"),
+    InvalidTransition: (409, "invalid_transition"),
+    CaseConflict: (409, "conflict"),
+    ClientIdConflict: (409, "client_id_conflict"),
+    UnknownPhoto: (422, "unknown_photo"),
+    UnknownCategory: (422, "unknown_category"),
+    OutsideYourPlaces: (422, "outside_your_places"),
+    Unprocessable: (422, "unprocessable"),
     GridmapError: (400, "error"),
 }
 

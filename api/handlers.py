@@ -23,18 +23,25 @@ def _body(code: str, detail: object) -> dict:
 
 
 def _response(
-    request: Request, status: int, code: str, detail: object, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    detail: object,
+    headers: dict[str, str] | None = None,
+    fields: dict[str, object] | None = None,
 ) -> JSONResponse:
+    """``{code, detail}`` and the error's own fields (a stale version's current one …); the spec's list under
+    /open311/."""
     if request.url.path.startswith(OPEN311_PREFIX):
         status = 400 if status == 422 else status
         return JSONResponse([{"code": status, "description": str(detail)}], status_code=status, headers=headers)
-    return JSONResponse(_body(code, detail), status_code=status, headers=headers)
+    return JSONResponse(_body(code, detail) | (fields or {}), status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         status, code = status_and_code(exc) or (500, "internal_error")
-        return _response(request, status, code, str(exc), getattr(exc, "headers", None))
+        return _response(request, status, code, str(exc), getattr(exc, "headers", None), getattr(exc, "fields", {}))
 
     for error in ERRORS:  # Starlette picks the handler by the error's MRO, so every listed class is covered
         app.add_exception_handler(error, domain_error)

@@ -20,6 +20,7 @@ from api.routers import (
     centers,
     coverage,
     grids,
+    hazards,
     health,
     households,
     layers,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workload.router)
     app.include_router(households.router)
     app.include_router(residents.router)
+    app.include_router(hazards.router)
     app.include_router(requests.router)
     app.include_router(requests.services_router)
     app.include_router(open311.router)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from api.access import FIELD_READERS, audit, in_places, managed_grids
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
-from api.errors import ClientIdConflict, InvalidParameter, NotFound, StaleVersion
+from api.errors import ClientIdConflict, InvalidParameter, NotFound, OutsideYourPlaces, StaleVersion
 from api.openapi import GeoJSONResponse
 from api.params import Id, decode_cursor, encode_cursor
 from api.requests_view import feature, nearby_view, when
@@ -138,7 +138,7 @@ def create_request(body: NewRequest, response: Response, engine: EngineDep, prin
         grid = requests_db.grid_at(conn, lon, lat)
         grids = _user_grids(conn, principal)
         if grid is None or (grids is not None and grid["id"] not in grids):
-            raise InvalidParameter(f"location: [{lon}, {lat}] is not in a grid of yours")
+            raise OutsideYourPlaces(f"location: [{lon}, {lat}] is not in a grid of yours")
         household_id = _household(conn, body)
         values: dict[str, Any] = body.model_dump(include={"service_code", "description", "resident_id"})
         values |= {"requester_name": body.requester_name, "requester_phone": body.requester_phone}
@@ -306,7 +306,9 @@ def act(conn: Connection, row: dict, body: TransitionBody, actor: Actor, *, vers
     in the same transaction; the request as it is now."""
     request_id = row["id"]
     if row["version"] != version:
-        raise StaleVersion(f"request {request_id} is at version {row['version']}, not {version}: reload it")
+        raise StaleVersion(
+            f"request {request_id} is at version {row['version']}, not {version}: reload it", row["version"]
+        )
     case = Case(row["state"], row["assigned_user_id"], row["assigned_unit"], row["partner_id"])
     fields = body.model_dump(exclude={"action", "version"})
     change = decide(case, body.action, actor, now=datetime.now(UTC), **fields)
@@ -318,8 +320,8 @@ def act(conn: Connection, row: dict, body: TransitionBody, actor: Actor, *, vers
     new_version = requests_db.apply(conn, request_id, version, change.values)
     if new_version is None:
         now = requests_db.request(conn, request_id)
-        current = "?" if now is None else now["version"]
-        raise StaleVersion(f"request {request_id} was changed meanwhile (now version {current}): reload it")
+        current = version if now is None else now["version"]
+        raise StaleVersion(f"request {request_id} was changed meanwhile (now version {current}): reload it", current)
     requests_db.add_history(
         conn,
         request_id=request_id,

@@ -167,7 +167,9 @@ def decide(
     if case.state not in transition.sources:
         raise InvalidTransition(
             f"cannot {action} a request that is {case.state} ({STATE_LABELS.get(case.state, case.state)}); "
-            f"{action} is taken from {', '.join(sorted(transition.sources))}"
+            f"{action} is taken from {', '.join(sorted(transition.sources))}",
+            case.state,
+            action,
         )
     if note is not None and len(note) > NOTE_MAX:
         raise InvalidParameter(f"note: at most {NOTE_MAX} characters; got {len(note)}")

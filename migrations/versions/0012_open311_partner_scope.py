@@ -7,7 +7,7 @@ permissive policy lets it see, post and rate exactly the requests it posted. The
 existing policy of request_history (a row whose request is visible).
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011 (written on 0009; re-chained after the hazards merge)
 Create Date: 2026-12-06
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0009"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

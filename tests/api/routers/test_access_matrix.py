@@ -122,6 +122,8 @@ ENDPOINTS = [
     ("GET", "/maps/centers", {}, MANAGING),
     ("POST", "/centers/assign", {}, {"admin"}),
     ("GET", "/households", {"params": {"limit": 5}}, FIELD),
+    ("GET", "/hazards", {"params": {"limit": 5}}, FIELD),
+    ("GET", "/hazard-categories", {}, FIELD),
     ("GET", "/requests", {"params": {"limit": 5}}, FIELD),
     ("GET", "/services", {}, FIELD),
     ("GET", "/me", {}, set(ROLES)),

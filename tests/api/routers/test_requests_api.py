@@ -229,7 +229,7 @@ def test_wrong_state_and_stale_version_change_nothing(world):
     assert _act(world, "secretary", rid, "dispatch", 1, assigned_user_id=member).status_code == 200
     stale = _act(world, "secretary", rid, "reject", 1, reason="晚了")
     assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
-    assert "version 2" in stale.json()["detail"]
+    assert "version 2" in stale.json()["detail"] and stale.json()["current_version"] == 2
     now = _get(world, "secretary", f"/requests/{rid}").json()["properties"]
     assert now["state"] == "dispatched" and now["version"] == 2 and len(now["history"]) == 2
 
@@ -335,7 +335,7 @@ def test_bad_input_is_refused_naming_the_problem_and_nothing_is_stored(world, ch
 def test_places_of_others_are_refused(world):
     before = _count(world)
     outside = _post(world, location=_moved(world, 0, "g3"))
-    assert outside.status_code == 400 and "not in a grid of yours" in outside.json()["detail"]
+    assert outside.status_code == 422 and "not in a grid of yours" in outside.json()["detail"]
     theirs = _post(world, household_id=world["other_household"])
     assert theirs.status_code == 404
     mismatch = _post(world, household_id=world["household"], resident_id=world["other_resident"])
