@@ -26,6 +26,8 @@ from api.routers import (
     layers,
     login,
     maps,
+    open311,
+    requests,
     residents,
     workload,
 )
@@ -86,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(households.router)
     app.include_router(residents.router)
     app.include_router(hazards.router)
+    app.include_router(requests.router)
+    app.include_router(requests.services_router)
+    app.include_router(open311.router)
     app.include_router(grids.router)
     app.include_router(maps.router)
     # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.

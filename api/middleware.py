@@ -35,12 +35,18 @@ JSON_MEDIA_TYPE = re.compile(r"application/([a-z0-9.+-]+\+)?json", re.IGNORECASE
 # The writes that are forms by their nature (OAuth2's password flow, the browser's sign-in and sign-out); they check
 # a CSRF token of their own (api.routers.login) or set no cookie (/auth/token). Other sites are refused all the same.
 FORM_PATHS = frozenset({"/auth/token", "/login", "/logout"})
+# Open311 GeoReport v2 posts forms by its spec; they are signed by the partner's api_key, never by a cookie.
+FORM_PREFIXES = ("/open311/",)
 FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str) -> None:
-    """A ``{code, detail}`` refusal; the connection is closed after it, since the body may be left unread."""
-    response = JSONResponse({"code": code, "detail": detail}, status_code=status, headers={"Connection": "close"})
+    """A ``{code, detail}`` refusal (under /open311/, the GeoReport v2 form, as api.handlers answers there); the
+    connection is closed after it, since the body may be left unread."""
+    body: object = {"code": code, "detail": detail}
+    if scope.get("path", "").startswith(FORM_PREFIXES):
+        body = [{"code": status, "description": detail}]
+    response = JSONResponse(body, status_code=status, headers={"Connection": "close"})
     await response(scope, receive, send)
 
 
@@ -168,7 +174,7 @@ class SameOriginWrites:
 
     On POST, PUT, PATCH and DELETE: a body, or any declared Content-Type, must be JSON (415); ``Sec-Fetch-Site``
     must not say cross-site or same-site, and an ``Origin`` header must name this server (403). Requests without
-    these headers (curl, scripts, the CLI's clients) pass. `FORM_PATHS` take form bodies too.
+    these headers (curl, scripts, the CLI's clients) pass. `FORM_PATHS` and `FORM_PREFIXES` take form bodies too.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -189,7 +195,8 @@ class SameOriginWrites:
             return
         content_type = headers.get("content-type")
         media_type = (content_type or "").split(";")[0].strip().lower()
-        if scope["path"] in FORM_PATHS and media_type in FORM_MEDIA_TYPES:
+        form_path = scope["path"] in FORM_PATHS or scope["path"].startswith(FORM_PREFIXES)
+        if form_path and media_type in FORM_MEDIA_TYPES:
             await self.app(scope, receive, send)
             return
         has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers

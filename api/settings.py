@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         description="Largest request body (413 above it). The largest legitimate body, a 50-change "
         "/coverage/scenario, is under 20 kB; layer files are imported by the CLI.",
     )
+    open311_public_reads: bool = Field(
+        default=True,
+        description="Open311 GET requests without an api_key: answered with service, status, times, agency and the "
+        "grid's point only (true), or refused with 403 (false). With a partner's key: its own requests in full.",
+    )
 
 
 @lru_cache

@@ -124,6 +124,8 @@ ENDPOINTS = [
     ("GET", "/households", {"params": {"limit": 5}}, FIELD),
     ("GET", "/hazards", {"params": {"limit": 5}}, FIELD),
     ("GET", "/hazard-categories", {}, FIELD),
+    ("GET", "/requests", {"params": {"limit": 5}}, FIELD),
+    ("GET", "/services", {}, FIELD),
     ("GET", "/me", {}, set(ROLES)),
 ]
 
@@ -149,6 +151,11 @@ def test_each_role_reaches_exactly_its_endpoints(world, role, method, path, kwar
 
 def test_health_is_open(world):
     assert _call(world, None, "GET", "/health").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/open311/v2/discovery.json", "/open311/v2/services.json"])
+def test_open311_discovery_and_services_are_open(world, path):
+    assert _call(world, None, "GET", path).status_code == 200
 
 
 # Endpoints that name a place: (method, path, how the place is given, which place: community or grid).
