@@ -134,6 +134,23 @@ class UnknownHouseholds(RegisterError):
     refused whole, since a resident stored under the wrong household would be looked after by the wrong people."""
 
 
+class InvalidEntry(GridmapError):
+    """An entry (a visit, a photo) whose content the API refuses though its form is right: a time in the future, a
+    photo whose bytes are not the type or hash it claims. The message names the field."""
+
+
+class UnknownPhoto(InvalidEntry):
+    """An entry refers by ``photo_sha256`` to a photo that was not uploaded (PUT /photos/{sha256} first)."""
+
+
+class ClientIdConflict(GridmapError):
+    """An offline entry's ``client_id`` is already stored with different content (api.offline)."""
+
+
+class PayloadTooLarge(GridmapError):
+    """A body over its size limit (a photo over GRIDMAP_PHOTO_MAX_BYTES)."""
+
+
 # The one place a status is chosen: the first class of an error's MRO found here gives its status and code.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotFound: (404, "not_found"),
@@ -158,6 +175,10 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownHouseholds: (422, "unknown_households"),
     RegisterError: (422, "invalid_register"),
     ResidentDataError: (422, "invalid_resident_data"),
+    UnknownPhoto: (422, "unknown_photo"),
+    InvalidEntry: (422, "invalid_entry"),
+    ClientIdConflict: (409, "client_id_conflict"),
+    PayloadTooLarge: (413, "payload_too_large"),
     GridmapError: (400, "error"),
 }
 

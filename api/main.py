@@ -15,9 +15,26 @@ from api.handlers import install_error_handlers
 from api.map_cache import MapPageCache
 from api.middleware import install_middleware
 from api.openapi import ERROR_RESPONSES, install_openapi
-from api.routers import auth, centers, coverage, grids, health, households, layers, login, maps, residents, workload
+from api.routers import (
+    auth,
+    centers,
+    coverage,
+    grids,
+    health,
+    households,
+    layers,
+    login,
+    maps,
+    photos,
+    residents,
+    visit_rules,
+    visits,
+    visits_due,
+    workload,
+)
 from api.settings import Settings, get_settings, id_hash_key
 from api.storage.database import app_database_url, make_engine
+from api.tour_graphs import TourGraphs
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "maps" / "static"
 
@@ -58,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.keys = keys
     app.state.coverage_cache = CoverageCache()
+    app.state.tour_graphs = TourGraphs()
     app.state.map_cache = MapPageCache(
         max_entries=settings.map_cache_entries, max_bytes=int(settings.map_cache_mb * 2**20)
     )
@@ -73,6 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(households.router)
     app.include_router(residents.router)
     app.include_router(grids.router)
+    app.include_router(visit_rules.router)
+    app.include_router(visits_due.router)
+    app.include_router(visits.router)
+    app.include_router(photos.router)
     app.include_router(maps.router)
     # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
