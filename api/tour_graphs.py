@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 from scipy.sparse.csgraph import dijkstra
 
 from api.storage import Connection
@@ -26,18 +27,22 @@ from api.storage import walks as walks_db
 from gis.network import WalkGraph, build_walk_graph, snap_points
 from gis.tours import plan_tour
 
-MARGIN_M = 400.0  # network kept around the grids: a shortest path between two of their buildings rarely leaves it
+MARGIN_M = 250.0  # network kept around the grids: a shortest path between two of their buildings rarely leaves it
 MAX_AREAS = 256  # areas kept per process (a district has ~350 grids)
 EARTH_M_PER_DEGREE = 111_320.0
 
 
 @dataclass(eq=False)
 class Area:
-    """The walk graph around some grids and their buildings snapped onto it (``graph`` None: no network stored)."""
+    """The walk graph around some grids, their buildings snapped onto it, and the walking metres between every two
+    of those buildings (computed once: a request then only searches from the worker's position). ``graph`` None:
+    no walk network stored (straight lines are used)."""
 
     versions: dict[str, int]
     graph: WalkGraph | None
-    access: pd.DataFrame  # per building id: edge, snap_m, to_u, to_v (gis.network.snap_points) and lon, lat
+    access: pd.DataFrame  # per building id: lon, lat, and edge, snap_m, to_u, to_v (gis.network.snap_points)
+    between: np.ndarray | None = None  # metres between the buildings of `access`, in its order
+    to_metric: Transformer | None = None  # lon/lat → the graph's CRS
 
 
 class TourGraphs:
@@ -75,57 +80,70 @@ def build_area(conn: Connection, grid_ids: Sequence[int], versions: dict[str, in
         return Area(versions, None, access)
     graph = build_walk_graph(nodes, edges)
     snapped = snap_points(graph, buildings.geometry, largest_only=True)
-    for column in ("edge", "snap_m", "to_u", "to_v"):
+    for column in SNAP:
         access[column] = snapped[column].to_numpy()
-    return Area(versions, graph, access)
+    transformer = Transformer.from_crs("EPSG:4326", graph.crs, always_xy=True)
+    between = _walks(graph, access, access, _straight_m(lonlat, lonlat))
+    return Area(versions, graph, access, between, transformer)
 
 
-def _straight_m(lonlat: np.ndarray) -> np.ndarray:
-    """Straight distances in metres between (lon, lat) points (equirectangular: exact enough within a grid)."""
-    lat0 = math.radians(float(np.mean(lonlat[:, 1]))) if len(lonlat) else 0.0
-    xy = np.c_[lonlat[:, 0] * EARTH_M_PER_DEGREE * math.cos(lat0), lonlat[:, 1] * EARTH_M_PER_DEGREE]
-    return np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+SNAP = ["edge", "snap_m", "to_u", "to_v"]
+
+
+def _straight_m(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Straight metres between (lon, lat) points of `a` and of `b` (equirectangular: exact enough in a grid)."""
+    both = np.vstack([a, b])
+    lat0 = math.radians(float(np.mean(both[:, 1]))) if len(both) else 0.0
+    scale = np.array([EARTH_M_PER_DEGREE * math.cos(lat0), EARTH_M_PER_DEGREE])
+    xa, xb = a * scale, b * scale
+    return np.hypot(xa[:, None, 0] - xb[None, :, 0], xa[:, None, 1] - xb[None, :, 1])
+
+
+def _walks(graph: WalkGraph, a: pd.DataFrame, b: pd.DataFrame, straight: np.ndarray) -> np.ndarray:
+    """Walking metres from each snapped point of `a` to each of `b` (``SNAP`` columns): out of its edge by either
+    end, in to the other's by either end, plus both snap distances; along the edge when both share it. A point not
+    snapped, or a pair the network does not join, gets its `straight` distance."""
+    ea, eb = a["edge"].to_numpy(dtype=np.int64), b["edge"].to_numpy(dtype=np.int64)
+    ok_a, ok_b = ea >= 0, eb >= 0
+    if not ok_a.any() or not ok_b.any():
+        return straight.copy()
+    ua, va = graph.edge_u[np.maximum(ea, 0)], graph.edge_v[np.maximum(ea, 0)]
+    ub, vb = graph.edge_u[np.maximum(eb, 0)], graph.edge_v[np.maximum(eb, 0)]
+    sources, index = np.unique(np.r_[ua, va], return_inverse=True)
+    rows = dijkstra(graph.csr, directed=True, indices=sources)
+    iu, iv = index[: len(ea)], index[len(ea) :]
+    au, av = a["to_u"].to_numpy(dtype=float)[:, None], a["to_v"].to_numpy(dtype=float)[:, None]
+    bu, bv = b["to_u"].to_numpy(dtype=float)[None, :], b["to_v"].to_numpy(dtype=float)[None, :]
+    walk = np.minimum(
+        np.minimum(rows[iu][:, ub] + au + bu, rows[iu][:, vb] + au + bv),
+        np.minimum(rows[iv][:, ub] + av + bu, rows[iv][:, vb] + av + bv),
+    )
+    same = ea[:, None] == eb[None, :]
+    walk = np.where(same, np.minimum(walk, np.abs(au - bu)), walk)
+    walk = walk + a["snap_m"].to_numpy(dtype=float)[:, None] + b["snap_m"].to_numpy(dtype=float)[None, :]
+    good = ok_a[:, None] & ok_b[None, :] & np.isfinite(walk)
+    return np.where(good, walk, straight)
 
 
 def distance_matrix(area: Area, position: tuple[float, float], building_ids: Sequence[int]) -> tuple[np.ndarray, bool]:
     """Walking metres between the position (row 0) and each building (rows 1…), and whether they are along the
     network (False: straight lines, no walk network stored). A point off the network is joined to it by the
-    straight line to its nearest edge; a pair the network does not join (a building beyond the grids' margin) is
-    given its straight distance."""
-    lonlat = np.vstack([np.asarray([position], dtype=float), area.access.loc[list(building_ids), ["lon", "lat"]]])
-    straight = _straight_m(lonlat)
-    if area.graph is None:
-        return straight, False
+    straight line to its nearest edge; a pair the network does not join gets its straight distance."""
+    rows = area.access.index.get_indexer(list(building_ids))
+    lonlat = area.access[["lon", "lat"]].to_numpy()[rows]
+    here = np.asarray([position], dtype=float)
+    out = np.zeros((len(rows) + 1, len(rows) + 1))
     graph = area.graph
-    start = snap_points(graph, gpd.GeoSeries([shapely.Point(position)], crs="EPSG:4326"), largest_only=True)
-    columns = ["edge", "snap_m", "to_u", "to_v"]
-    stops = pd.concat([start[columns], area.access.loc[list(building_ids), columns]])
-    edge = stops["edge"].to_numpy(dtype=np.int64)
-    ok = edge >= 0
-    if not ok.any():
-        return straight, False
-    snap = stops["snap_m"].to_numpy(dtype=float)
-    to_u, to_v = stops["to_u"].to_numpy(dtype=float), stops["to_v"].to_numpy(dtype=float)
-    u = np.where(ok, graph.edge_u[np.where(ok, edge, 0)], 0)
-    v = np.where(ok, graph.edge_v[np.where(ok, edge, 0)], 0)
-    sources, index = np.unique(np.r_[u[ok], v[ok]], return_inverse=True)
-    rows = dijkstra(graph.csr, directed=True, indices=sources)  # (len(sources), n_nodes)
-    iu = np.zeros(len(edge), dtype=np.int64)
-    iv = np.zeros(len(edge), dtype=np.int64)
-    iu[ok], iv[ok] = index[: ok.sum()], index[ok.sum() :]
-    # leave a stop by either end of its edge, arrive at the other by either end of its own
-    d_uu = rows[iu][:, u] + to_u[:, None] + to_u[None, :]
-    d_uv = rows[iu][:, v] + to_u[:, None] + to_v[None, :]
-    d_vu = rows[iv][:, u] + to_v[:, None] + to_u[None, :]
-    d_vv = rows[iv][:, v] + to_v[:, None] + to_v[None, :]
-    walk = np.minimum(np.minimum(d_uu, d_uv), np.minimum(d_vu, d_vv))
-    same_edge = (edge[:, None] == edge[None, :]) & ok[:, None] & ok[None, :]
-    walk = np.where(same_edge, np.minimum(walk, np.abs(to_u[:, None] - to_u[None, :])), walk)
-    walk = walk + snap[:, None] + snap[None, :]
-    np.fill_diagonal(walk, 0.0)
-    both = ok[:, None] & ok[None, :]
-    walk = np.where(both & np.isfinite(walk), walk, straight)
-    return (walk + walk.T) / 2.0, True
+    if graph is None or area.between is None or area.to_metric is None:
+        every = np.vstack([here, lonlat])
+        return _straight_m(every, every), False
+    x, y = area.to_metric.transform(position[0], position[1])
+    start = snap_points(graph, gpd.GeoSeries([shapely.Point(x, y)], crs=graph.crs), largest_only=True)
+    first = _walks(graph, start[SNAP], area.access.iloc[rows][SNAP], _straight_m(here, lonlat))[0]
+    out[0, 1:] = out[1:, 0] = first
+    out[1:, 1:] = area.between[np.ix_(rows, rows)]
+    np.fill_diagonal(out, 0.0)
+    return (out + out.T) / 2.0, True
 
 
 def walking_order(
