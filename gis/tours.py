@@ -9,7 +9,7 @@ mean of d[i, j] and d[j, i]), as walking distances are.
 - Beyond: **nearest neighbour**, then **2-opt** and **Or-opt** (segments of 1–3 stops moved, either way round) to
   a local optimum, then an **iterated local search**: a random double-bridge kick and local search again, kept when
   no longer (plateaus of equal length are walked along), a random restart after 10 kicks without gain, the best
-  path kept; until the time cap, `max_kicks` (100) or `patience` (50) kicks without a shorter path.
+  path kept; until the time cap, `max_kicks` (100) or `patience` (60) kicks without a shorter path.
   Deterministic for a given `seed` when the cap does not bite.
 
 How close to optimal (tests/gis/test_tours.py, 2 × 100 random cases of 9–11 stops against Held-Karp, itself
@@ -30,7 +30,7 @@ __all__ = ["Tour", "held_karp", "local_search", "nearest_neighbour", "path_lengt
 EXACT_UP_TO = 8  # stops solved exactly by default (Held-Karp: ~4 ms for 8)
 RESTART_AFTER = 10  # kicks without improvement before a random restart
 MAX_KICKS = 100  # iterated local search rounds at most (the time cap may end it first)
-PATIENCE = 50  # kicks without a shorter best path before the search stops
+PATIENCE = 60  # kicks without a shorter best path before the search stops
 
 
 @dataclass(frozen=True)
