@@ -36,6 +36,7 @@ router = APIRouter(prefix="/visits", tags=["visits 走访"], dependencies=[Depen
 Kind = Literal[VISIT_KINDS]  # type: ignore[valid-type]
 PAGE_SIZE, PAGE_SIZE_MAX = 100, 500
 NOTES_MAX = 2000
+EARLIEST = datetime(2000, 1, 1, tzinfo=CHINA)  # older is a phone's clock gone wrong (and year 1 is BC in UTC)
 
 
 class NewVisit(BaseModel):
@@ -54,9 +55,21 @@ class NewVisit(BaseModel):
 
     @field_validator("notes")
     @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
+    def _storable(cls, value: str | None) -> str | None:
         if value is not None and "\x00" in value:
             raise ValueError("notes may not contain the NUL character")
+        if value is not None and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("notes must be valid Unicode text (no lone surrogates)") from None
+        return value
+
+    @field_validator("visited_at")
+    @classmethod
+    def _recent_enough(cls, value: datetime) -> datetime:
+        if value < EARLIEST:
+            raise ValueError(f"a visit before {EARLIEST.date().isoformat()} is no visit gridmap keeps")
         return value
 
 
@@ -128,7 +141,7 @@ def record_visit(
     return 201, row
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={200: {"description": "Stored before under this client_id (a retry)"}})
 def post_visit(
     body: NewVisit, response: Response, engine: EngineDep, principal: PrincipalDep, settings: SettingsDep
 ) -> dict:

@@ -415,6 +415,7 @@ def test_a_point_far_from_the_building_is_flagged_not_refused(world):
     [
         ({"visited_at": "FUTURE"}, 422, "visited_at"),
         ({"visited_at": "2026-03-01T09:30:00"}, 422, "visited_at"),  # no offset
+        ({"visited_at": "0001-01-01T00:00:00+14:00"}, 422, "visited_at"),  # BC in UTC (the fuzzer's 500)
         ({"location": {"type": "Point", "coordinates": [2.35, 48.85]}}, 422, "location"),  # Paris
         ({"location": {"type": "Point", "coordinates": [116.4]}}, 422, "location"),
         ({"household_id": 900_000_000}, 404, "household"),
