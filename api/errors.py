@@ -166,7 +166,12 @@ class Unprocessable(GridmapError):
 
 
 class UnknownPhoto(Unprocessable):
-    """A photo_sha256 that names no uploaded photo (the user's own, or one they can see)."""
+    """An entry refers by ``photo_sha256`` to a photo that was not uploaded (PUT /photos/{sha256} first)."""
+
+
+class InvalidEntry(Unprocessable):
+    """An entry (a visit, a photo) whose content the API refuses though its form is right: a time in the future, a
+    photo whose bytes are not the type or hash it claims. The message names the field."""
 
 
 class UnknownCategory(Unprocessable):
@@ -175,6 +180,10 @@ class UnknownCategory(Unprocessable):
 
 class OutsideYourPlaces(Unprocessable):
     """A location in none of the user's grids."""
+
+
+class PayloadTooLarge(GridmapError):
+    """A body over its size limit (a photo over GRIDMAP_PHOTO_MAX_BYTES)."""
 
 
 # The one place a status is chosen: the first class of an error's MRO found here gives its status and code.
@@ -208,7 +217,9 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownPhoto: (422, "unknown_photo"),
     UnknownCategory: (422, "unknown_category"),
     OutsideYourPlaces: (422, "outside_your_places"),
+    InvalidEntry: (422, "invalid_entry"),
     Unprocessable: (422, "unprocessable"),
+    PayloadTooLarge: (413, "payload_too_large"),
     GridmapError: (400, "error"),
 }
 

@@ -38,6 +38,9 @@ FORM_PATHS = frozenset({"/auth/token", "/login", "/logout"})
 # Open311 GeoReport v2 posts forms by its spec; they are signed by the partner's api_key, never by a cookie.
 FORM_PREFIXES = ("/open311/",)
 FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+# Raw uploads: PUT /photos/{sha256} takes the image itself, checked by its endpoint (type, hash, size). A browser
+# sends a PUT, or a body of these types, to another site only after a CORS preflight gridmap never grants.
+RAW_UPLOAD_PREFIXES = ("/photos/",)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str) -> None:
@@ -199,6 +202,9 @@ class SameOriginWrites:
         if form_path and media_type in FORM_MEDIA_TYPES:
             await self.app(scope, receive, send)
             return
+        if scope["method"] == "PUT" and scope["path"].startswith(RAW_UPLOAD_PREFIXES):
+            await self.app(scope, receive, send)
+            return
         has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
         if (content_type is not None or has_body) and not JSON_MEDIA_TYPE.fullmatch(media_type):
             detail = f"{scope['method']} bodies must be JSON: send Content-Type: application/json, or no body"
@@ -209,14 +215,25 @@ class SameOriginWrites:
 
 class BodyLimit:
     """Refuses a body larger than `max_bytes` (413) without reading it: a declared Content-Length is checked up
-    front; a chunked body is read here up to the limit, and handed on only when it fits."""
+    front; a chunked body is read here up to the limit, and handed on only when it fits. `uploads` give other
+    limits to PUTs under some path prefixes (photos: GRIDMAP_PHOTO_MAX_BYTES), whose endpoints read the body as a
+    stream under the same cap."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, uploads: dict[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = uploads or {}
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        if scope["method"] == "PUT":
+            for prefix, limit in self.uploads.items():
+                if scope["path"].startswith(prefix):
+                    return limit
+        return self.max_bytes, "GRIDMAP_MAX_BODY_BYTES"
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"the request body is larger than the limit of {self.max_bytes} bytes (GRIDMAP_MAX_BODY_BYTES)"
+        limit, setting = self._limit(scope)
+        detail = f"the request body is larger than the limit of {limit} bytes ({setting})"
         await _refuse(scope, receive, send, 413, "payload_too_large", detail)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -225,8 +242,9 @@ class BodyLimit:
             return
         headers = Headers(scope=scope)
         length = headers.get("content-length")
+        max_bytes, _ = self._limit(scope)
         if length is not None:  # the server holds the body to this length (and refuses a malformed one)
-            if length.isdigit() and int(length) > self.max_bytes:
+            if length.isdigit() and int(length) > max_bytes:
                 await self._too_large(scope, receive, send)
                 return
             await self.app(scope, receive, send)
@@ -242,7 +260,7 @@ class BodyLimit:
                 return
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
+            if size > max_bytes:
                 await self._too_large(scope, receive, send)
                 return
             if not message.get("more_body", False):
@@ -337,7 +355,13 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         (UnexpectedErrors, {"handler": app.exception_handlers[Exception]}),
         (AllowedHosts, {"allowed_hosts": allowed_hosts(settings)}),
         (SameOriginWrites, {}),
-        (BodyLimit, {"max_bytes": settings.max_body_bytes}),
+        (
+            BodyLimit,
+            {
+                "max_bytes": settings.max_body_bytes,
+                "uploads": {"/photos/": (settings.photo_max_bytes, "GRIDMAP_PHOTO_MAX_BYTES")},
+            },
+        ),
     ]
     for cls, options in reversed(layers):
         app.add_middleware(cls, **options)

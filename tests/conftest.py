@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from api.settings import Settings
-from api.storage import database, layers
+from api.storage import database, layers, visits
 from api.storage.imports import load_sample
 from gis.sample import Generated, generate_sample
 
@@ -83,6 +83,10 @@ def empty_tables(engine: Engine) -> None:
         personal = ["residents", "audit_log"]
         tables = ", ".join([*layers.LAYERS, "grid_worker_grids", "import_runs", *derived, *accounts, *personal])
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # visit_rules refer to communities, so CASCADE empties them: the seeded defaults are put back; the field
+        # work's other tables (visits, hazards, requests …) are emptied by CASCADE through households and users
+        conn.execute(text("TRUNCATE photos CASCADE"))
+        visits.seed_default_rules(conn)
 
 
 @contextmanager

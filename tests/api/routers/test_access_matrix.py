@@ -126,6 +126,9 @@ ENDPOINTS = [
     ("GET", "/hazard-categories", {}, FIELD),
     ("GET", "/requests", {"params": {"limit": 5}}, FIELD),
     ("GET", "/services", {}, FIELD),
+    ("GET", "/visit-rules", {}, FIELD),
+    ("GET", "/visits", {"params": {"limit": 5}}, FIELD),
+    ("POST", "/visits/batch", {"json": []}, FIELD),
     ("GET", "/me", {}, set(ROLES)),
 ]
 
@@ -224,3 +227,26 @@ def test_the_center_run_is_audited_with_who_asked(world, engine):
         ).first()
     assert entry is not None and entry.login == "matrix-admin" and entry.action == "update"
     assert entry.detail["run_id"] >= 1 and "households" in entry.detail
+
+
+def test_field_work_endpoints_by_role(world):
+    """The due list, visits and photos: planners 403, no credentials 401; the field roles reach them (a manager
+    names the grid of a due list: 400 without one; a photo nobody uploaded: 404)."""
+    nothing = "0" * 64
+    for role in ROLES:
+        due = _call(world, role, "GET", "/visits/due")
+        photo = _call(world, role, "GET", f"/photos/{nothing}")
+        png = world["headers"][role] | {"Content-Type": "image/png"}
+        put = world["client"].put(f"/photos/{nothing}", content=b"x", headers=png)
+        visit = _call(world, role, "POST", "/visits", json={})
+        if role == "planner":
+            assert {due.status_code, photo.status_code, put.status_code, visit.status_code} == {403}
+            continue
+        assert due.status_code == (200 if role in ("grid_worker", "party_member") else 400), due.text
+        assert photo.status_code == 404 and put.status_code == 422 and visit.status_code == 422
+    assert _call(world, None, "GET", "/visits/due").status_code == 401
+    assert _call(world, None, "PUT", f"/photos/{nothing}", content=b"x").status_code == 401
+    rules = [{"tag": "infant", "role": "party_member", "interval_days": 14}]
+    for role in ROLES:
+        answer = _call(world, role, "PUT", "/visit-rules/999999999999", json=rules)
+        assert answer.status_code == (404 if role in MANAGING else 403), answer.text
