@@ -7,7 +7,7 @@ same transaction: when a check fails, nothing of the file is stored.
 """
 
 import json
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,7 +20,7 @@ from api.storage import audit, layers, resident_imports, sample_history
 from api.storage.session import SYSTEM, transaction
 from gis.errors import LayerError
 from gis.io import TilingReport, check_grid_tiling, read_layer, read_osm
-from gis.sample import CHINA, load_settings
+from gis.sample import load_settings
 
 OSM_SUFFIXES = (".osm.pbf", ".osm", ".pbf", ".osm.xml")
 
@@ -149,7 +149,7 @@ def load_sample(
             counts |= sample_history.store_sample_history(
                 conn,
                 area,
-                until=until or datetime.now(CHINA).date(),
+                until=until or sample_history.today(),
                 seed=load_settings().seed if seed is None else seed,
                 source=SAMPLE_SOURCE,
             )

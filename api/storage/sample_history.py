@@ -12,15 +12,16 @@ keys and indexes made after the rows (api.storage.bulk). Times travel as epoch s
 """
 
 import io
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from api.storage import audit
 from api.storage.bulk import keys_and_indexes_after
 from api.storage.frames import copy_in
-from gis.sample import History, SampleArea, generate_history
+from api.storage.session import SYSTEM, transaction
+from gis.sample import CHINA, History, SampleArea, generate_history, load_settings
 
 RULES_SQL = """
 SELECT c.source_id AS community_ref, r.tag, r.role, r.interval_days, r.kind, r.active
@@ -109,16 +110,22 @@ SELECT s.client_id, s.service_code, g.id, b.id, h.id, r.id, {POINT}, s.address, 
 FROM staging_requests s {PLACES}
 LEFT JOIN residents r ON r.source = :source AND r.source_id = s.resident_ref
 """
+# as api.workflows.requests writes a duplicate: its original's id in the notes and in the history's detail
 DUPLICATES_SQL = """
-UPDATE requests r SET duplicate_of = o.id
+UPDATE requests r SET duplicate_of = o.id, status_notes = '重复诉求，已并入 #' || o.id
 FROM staging_requests s JOIN requests o ON o.client_id = s.duplicate_of
 WHERE s.duplicate_of IS NOT NULL AND r.client_id = s.client_id
 """
 INSERT_HISTORY_SQL = """
 INSERT INTO {table} (case_id, version, action, from_state, to_state, role, at, note, detail)
-SELECT c.id, s.version, s.action, s.from_state, s.to_state, s.role, to_timestamp(s.at), s.note, s.detail
+SELECT c.id, s.version, s.action, s.from_state, s.to_state, s.role, to_timestamp(s.at), s.note, {detail}
 FROM {staging} s JOIN {cases} c ON c.client_id = s.case_client_id
 """
+DETAIL = {
+    "hazards": "s.detail",
+    "requests": "CASE WHEN s.action = 'duplicate' THEN jsonb_build_object('duplicate_of', c.duplicate_of) "
+    "ELSE s.detail END",
+}
 TABLES = ("visits", "hazards", "hazard_history", "requests", "request_history")
 
 
@@ -131,6 +138,23 @@ def read_inputs(conn: Connection, *, source: str) -> dict[str, pd.DataFrame]:
         return pd.DataFrame(result.all(), columns=list(result.keys()))
 
     return {"rules": frame(RULES_SQL), "hazard_categories": frame(CATEGORIES_SQL), "services": frame(SERVICES_SQL)}
+
+
+def today() -> date:
+    """The day in China: the sample's year of field work ends on it unless told otherwise."""
+    return datetime.now(CHINA).date()
+
+
+def load_sample_history(
+    engine: Engine, area: SampleArea, *, until: date | None = None, seed: int | None = None, source: str
+) -> dict[str, int]:
+    """Replace the stored sample's field work with a new year, in a transaction of its own (load_sample does the
+    same inside the sample's): up to `until` (default today in China), drawn with `seed` (default the sample
+    settings' seed)."""
+    with transaction(engine, scope=SYSTEM) as conn:
+        clear_sample_history(conn, source=source)
+        seed = load_settings().seed if seed is None else seed
+        return store_sample_history(conn, area, until=until or today(), seed=seed, source=source)
 
 
 def clear_sample_history(conn: Connection, *, source: str) -> int:
@@ -191,7 +215,7 @@ def store_history(conn: Connection, history: History, *, source: str) -> dict[st
 def _history(conn: Connection, table: str, cases: str, frame: pd.DataFrame) -> int:
     staging = f"staging_{table}"
     _stage(conn, staging, HISTORY, frame)
-    sql = INSERT_HISTORY_SQL.format(table=table, staging=staging, cases=cases)
+    sql = INSERT_HISTORY_SQL.format(table=table, staging=staging, cases=cases, detail=DETAIL[cases])
     return conn.execute(text(sql)).rowcount
 
 

@@ -90,7 +90,7 @@ class Clock:
         return pd.Series(pd.to_datetime(np.asarray(t, dtype=np.int64), unit="s", utc=True))
 
 
-def office_time(rng: np.random.Generator, n: int, evening_share: float = 0.0) -> np.ndarray:
+def office_time(rng: np.random.Generator, n: int, evening_share: float | np.ndarray = 0.0) -> np.ndarray:
     """Seconds after local midnight of office work: mornings around 10:00, afternoons around 15:30 (a lunch
     break between), and with `evening_share` an evening around 19:30 (party members after their own work)."""
     morning = np.clip(rng.normal(10 * HOUR, 0.9 * HOUR, n), 8.5 * HOUR, 11.9 * HOUR)

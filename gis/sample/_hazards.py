@@ -7,8 +7,9 @@ find them on their rounds, so few on weekends. Where: about half around the hot 
 (gis/sample/_places.py), the rest spread over the households (and, for public facilities and flooding, the roads).
 
 Lifecycle (migration 0009's states): report → accept → dispatch → start (rectifying) → finish (rectified) →
-verify → close, a few rejected at once, some sent back once after a failed check, some given one extension
-(deadline + the category's hours) when the work runs late; a few stuck for weeks. Deadline: reported_at + the
+verify → close as api.workflows.hazards allows, a few rejected at once, some sent back once after a failed check
+and dispatched again, some given one extension (deadline + the category's hours) when the work runs late; a few
+stuck for weeks. The work takes longer in some communities than in others (`paces`). Deadline: reported_at + the
 category's hours × (1 + extensions).
 """
 
@@ -16,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from gis.sample._clock import DAY, HOUR, Clock, daily_cases, lognormal_hours, office_time
-from gis.sample._lifecycle import STAYS, Track, first_at, or_none, phrases, reached
+from gis.sample._lifecycle import STAYS, Track, first_at, json_objects, or_none, phrases, reached
 from gis.sample._phrases import HAZARD_NOTES, HAZARD_TEXT, HAZARD_UNITS
-from gis.sample._places import Places, spread
+from gis.sample._places import Places, paces, spread
 
 PER_RESIDENT = 0.05
 SEVERITIES = np.array(["low", "medium", "high"], dtype=object)
@@ -53,6 +54,7 @@ ON_ROADS = ("public_facility", "flooding")  # away from hot spots these lie on t
 INDOOR = ("gas", "electric")  # at a household when found in one
 REJECTED, STUCK, EXTENDED, SENT_BACK = 0.04, 0.04, 0.45, 0.07  # shares of hazards (extended: of the late ones)
 WEEKEND, EVENING = 0.8, 21.0  # hazards do not wait: most weekend steps happen then, and work goes on until 21:00
+CLOSED = ("closed", "rejected")  # closed_at set (api.workflows.hazards: close and reject)
 REPORTERS = np.array(["grid_worker"] * 17 + ["party_member"] * 2 + ["community_secretary"], dtype=object)
 
 
@@ -76,7 +78,9 @@ def hazards(rng: np.random.Generator, places: Places, clock: Clock, spots: pd.Da
     severity = SEVERITIES[(rng.random(n)[:, None] > np.cumsum(sev, axis=1)).sum(axis=1).clip(0, 2)]
     deadline_h = hours.reindex(code).to_numpy(float)
     unit = np.array([HAZARD_UNITS[c][k] for c, k in zip(code, rng.integers(0, 2, n), strict=True)], dtype=object)
-    track, extended = _lifecycle(rng, clock, t0, deadline_h, unit)
+    pace = paces(rng, places)[grid]
+    reported = json_objects(category=code, severity=severity)
+    track, extended = _lifecycle(rng, clock, t0, deadline_h, unit, reported, pace)
     steps = track.history()
     frame = pd.DataFrame(
         {
@@ -96,7 +100,7 @@ def hazards(rng: np.random.Generator, places: Places, clock: Clock, spots: pd.Da
             "extensions": extended,
             "assigned_unit": or_none(reached(steps, "dispatch", n), unit),
             "updated_at": track.t,
-            "closed_at": first_at(steps, "closed", n),
+            "closed_at": first_at(steps, CLOSED, n),
         }
     )
     return frame, steps
@@ -132,10 +136,15 @@ def _where(rng: np.random.Generator, places: Places, spots: pd.DataFrame, code: 
     return lon, lat, building, household, spot
 
 
-def _lifecycle(rng: np.random.Generator, clock: Clock, t0, deadline_h, unit) -> tuple[Track, np.ndarray]:
-    """Every hazard's steps (module docstring); returns the track and the extensions granted (0 or 1)."""
+def _lifecycle(
+    rng: np.random.Generator, clock: Clock, t0, deadline_h, unit, reported, pace
+) -> tuple[Track, np.ndarray]:
+    """Every hazard's steps (module docstring and api.workflows.hazards: a manager records the work of a unit
+    that has no account), the work taking `pace` times as long as usual; returns the track and the extensions
+    granted (0 or 1)."""
     n = len(t0)
     hours = np.asarray(deadline_h, dtype=float)
+    manager = "community_secretary"
 
     def soon(share: float, lo: float, hi: float, sigma: float = 0.8) -> np.ndarray:
         """A delay of about `share` of the deadline, within lo..hi hours: urgent categories move faster."""
@@ -143,33 +152,43 @@ def _lifecycle(rng: np.random.Generator, clock: Clock, t0, deadline_h, unit) -> 
         return track.after(delay, weekend_share=WEEKEND, until_hour=EVENING)
 
     reporter = REPORTERS[rng.integers(0, len(REPORTERS), n)]
-    track = Track.open(clock, rng, t0, "report", "reported", reporter)
+    track = Track.open(clock, rng, t0, "report", "reported", reporter, detail=reported)
     everyone = np.ones(n, dtype=bool)
     rejected = rng.random(n) < REJECTED
-    track.step(rejected, "reject", "rejected", soon(0.05, 1, 6), "community_secretary", _notes(rng, "reject", n))
+    track.step(rejected, "reject", "rejected", soon(0.05, 1, 6), manager, _notes(rng, "reject", n))
     track.stop(rejected)
-    track.step(everyone, "accept", "accepted", soon(0.03, 0.3, 3), "community_secretary")
-    detail = np.array([f'{{"unit": "{u}"}}' for u in unit], dtype=object)
-    track.step(everyone, "dispatch", "dispatched", soon(0.03, 0.3, 4), "community_secretary", detail=detail)
-    track.step(everyone, "start", "rectifying", soon(0.05, 0.5, 12))
+    track.step(everyone, "accept", "accepted", soon(0.03, 0.3, 3), manager)
+    dispatched = json_objects(assigned_unit=unit, assigned_user_id=np.full(n, None, dtype=object))
+    track.step(everyone, "dispatch", "dispatched", soon(0.03, 0.3, 4), manager, detail=dispatched)
+    track.step(everyone, "start", "rectifying", soon(0.05, 0.5, 12), manager)
     # time from the report to the work done: mostly well within the deadline, a tail beyond it, a few stuck
-    took = lognormal_hours(rng, 0.2 * hours, 0.7, n)
-    stuck = rng.random(n) < STUCK
+    took = lognormal_hours(rng, 0.2 * hours * pace, 0.7, n)
+    stuck = rng.random(n) < STUCK * pace
     took[stuck] = (took[stuck] * rng.uniform(5, 40, stuck.sum())).astype(np.int64)
     first_deadline = t0 + (hours * HOUR).astype(np.int64)
-    asks = (t0 + 1.2 * took > first_deadline) & (rng.random(n) < EXTENDED)
     ask_at = np.minimum(track.t + lognormal_hours(rng, 4, 0.7, n), first_deadline - HOUR)
-    extra = np.array([f'{{"hours": {int(h)}}}' for h in hours], dtype=object)
-    extended = track.step(asks, "extend", STAYS, ask_at, "community_secretary", _notes(rng, "extend", n), extra)
+    # asked for before the deadline, so that it moves the deadline by the category's hours (not from "now")
+    asks = (t0 + 1.2 * took > first_deadline) & (rng.random(n) < EXTENDED) & (ask_at > track.t + 60)
+    moved = json_objects(
+        hours=hours.astype(np.int64), deadline_before=_iso(first_deadline), deadline=_iso(first_deadline + hours * HOUR)
+    )
+    extended = track.step(asks, "extend", STAYS, ask_at, manager, _notes(rng, "extend", n), moved)
     work = np.maximum(clock.working(rng, t0 + took, WEEKEND, EVENING), soon(0.05, 0.5, 24, 0.6))  # at least some work
-    track.step(everyone, "finish", "rectified", work, None, _notes(rng, "finish", n))
-    back = rng.random(n) < SENT_BACK
-    track.step(back, "send_back", "sent_back", soon(0.05, 1, 12), "grid_worker", _notes(rng, "send_back", n))
-    track.step(back, "start", "rectifying", soon(0.03, 0.5, 6))
-    track.step(back, "finish", "rectified", soon(0.15, 2, 72), None, _notes(rng, "finish", n))
-    track.step(everyone, "verify", "verified", soon(0.03, 0.5, 24), "grid_worker", _notes(rng, "verify", n))
-    track.step(everyone, "close", "closed", soon(0.02, 0.3, 8), "community_secretary", _notes(rng, "close", n))
+    track.step(everyone, "finish", "rectified", work, manager, _notes(rng, "finish", n))
+    back = rng.random(n) < SENT_BACK  # 核查不通过: back to the managers, dispatched again
+    track.step(back, "send_back", "sent_back", soon(0.05, 1, 12), manager, _notes(rng, "send_back", n))
+    track.step(back, "dispatch", "dispatched", soon(0.03, 0.5, 6), manager, detail=dispatched)
+    track.step(back, "start", "rectifying", soon(0.03, 0.5, 6), manager)
+    track.step(back, "finish", "rectified", soon(0.15, 2, 72), manager, _notes(rng, "finish", n))
+    track.step(everyone, "verify", "verified", soon(0.03, 0.5, 24), manager, _notes(rng, "verify", n))
+    track.step(everyone, "close", "closed", soon(0.02, 0.3, 8), manager, _notes(rng, "close", n))
     return track, extended.astype(np.int64)
+
+
+def _iso(t: np.ndarray) -> np.ndarray:
+    """Seconds as ISO 8601 in China time, as the workflows write them in a history's detail."""
+    stamps = pd.to_datetime(np.asarray(t, dtype=np.int64), unit="s", utc=True).tz_convert("Asia/Shanghai")
+    return np.asarray(stamps.strftime("%Y-%m-%dT%H:%M:%S+08:00"), dtype=object)
 
 
 def _notes(rng: np.random.Generator, action: str, n: int) -> np.ndarray:

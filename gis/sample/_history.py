@@ -12,8 +12,8 @@ Visits: every (household, role, kind) that a rule asks for is a stream, visited 
 kind). A visit is missed with a rate of its grid's worker, branch or community (5–35 %, ~15 % on average), so the
 KPIs differ by grid and some households are overdue at `until`. Office hours, fewer on weekends (party members
 also visit in the evening and at weekends), 送温暖 visits to hardship households before 春节 and 中秋, a few
-logged far from the building (`far`, > 200 m), and 必到 (attend) visits to disputes and security requests. See
-gis/sample/_cases.py for hazards and requests.
+logged far from the building (`far`, > 200 m), and 必到 (attend) visits to disputes and security requests. Hazards
+and requests: gis/sample/_hazards.py and _requests.py, places and hot spots _places.py, the calendar _clock.py.
 """
 
 from dataclasses import dataclass
@@ -131,10 +131,8 @@ def _rule_visits(
     evening = pd.Series(role).map(EVENING).fillna(0.0).to_numpy()
     at = clock.start + day * DAY + office_time(rng, len(day), evening)
     inside = (day >= 0) & (at < clock.end)
-    household = streams["household"].to_numpy()[sid]
-    frame = pd.DataFrame({"household": household, "role": role, "kind": streams["kind"].to_numpy()[sid], "at": at})[
-        inside
-    ]
+    household, kind = streams["household"].to_numpy()[sid], streams["kind"].to_numpy()[sid]
+    frame = pd.DataFrame({"household": household, "role": role, "kind": kind, "at": at})[inside]
     return pd.concat([frame, _festival_visits(rng, places, clock)], ignore_index=True)
 
 

@@ -27,7 +27,7 @@ class Track:
 
     @classmethod
     def open(
-        cls, clock: Clock, rng: np.random.Generator, t0: np.ndarray, action: str, state: str, role, note=None
+        cls, clock: Clock, rng: np.random.Generator, t0: np.ndarray, action: str, state: str, role, detail=None
     ) -> "Track":
         """Every case's first step (version 1) at `t0`, which must lie in the year."""
         n = len(t0)
@@ -35,7 +35,7 @@ class Track:
         if n and (t0.max() >= clock.end or t0.min() < clock.start):
             raise ValueError("cases must open within the year")
         track = cls(clock, rng, t0 - 60, np.full(n, None, object), np.ones(n, bool))
-        track.step(np.ones(n, bool), action, state, t0, role, note)
+        track.step(np.ones(n, bool), action, state, t0, role, detail=detail)
         return track
 
     def after(
@@ -110,12 +110,26 @@ def reached(steps: pd.DataFrame, action: str, n: int) -> np.ndarray:
     return out
 
 
-def first_at(steps: pd.DataFrame, to_state: str, n: int) -> np.ndarray:
-    """Seconds of each case's first step into `to_state` (NaN: never)."""
+def first_at(steps: pd.DataFrame, to_states: tuple[str, ...], n: int, *, last: bool = False) -> np.ndarray:
+    """Seconds of each case's first (or `last`) step into one of `to_states` (NaN: never)."""
     at = np.full(n, np.nan)
-    rows = steps[steps["to_state"] == to_state].drop_duplicates("case")
+    rows = steps[steps["to_state"].isin(to_states)].drop_duplicates("case", keep="last" if last else "first")
     at[rows["case"].to_numpy(int)] = rows["at"].to_numpy(float)
     return at
+
+
+def json_objects(**columns: np.ndarray) -> np.ndarray:
+    """One JSON object text per row from columns of strings (quoted, without escapes: the generator's own words)
+    or numbers; None values are JSON null."""
+    n = len(next(iter(columns.values())))
+    out = np.full(n, "{", dtype=object)
+    for k, (key, values) in enumerate(columns.items()):
+        if values.dtype == object:
+            text = np.where(pd.isna(values), "null", '"' + values.astype(str) + '"')
+        else:
+            text = values.astype(str)
+        out = out + ("" if k == 0 else ", ") + f'"{key}": ' + text.astype(object)
+    return out + "}"
 
 
 def or_none(mask: np.ndarray, values) -> np.ndarray:

@@ -49,6 +49,7 @@ class Places:
     b_households: np.ndarray
     b_tree: shapely.STRtree
     grid_ref: np.ndarray
+    grid_community: np.ndarray  # index of each grid's community
     grid_tree: shapely.STRtree
     streets: int
     sp_type: np.ndarray
@@ -91,6 +92,7 @@ class Places:
             b_households=b["households"].to_numpy(np.int64),
             b_tree=shapely.STRtree(b.geometry.to_numpy()),
             grid_ref=grid_ref,
+            grid_community=pd.factorize(grids["community_ref"])[0],
             grid_tree=shapely.STRtree(grids.geometry.to_numpy()),
             streets=len(area.streets),
             sp_type=sp["type"].to_numpy(object),
@@ -145,6 +147,13 @@ class Places:
                 near = self.grid_tree.query_nearest(shapely.points(lon[rest], lat[rest]))
                 grid[rest[near[0][::-1]]] = near[1][::-1]
         return grid
+
+
+def paces(rng: np.random.Generator, places: Places, sigma: float = 0.3) -> np.ndarray:
+    """Per grid, how slowly its cases are handled (1: as usual): mostly its community's way of working, a little
+    its own, so that closure and overdue rates differ from community to community."""
+    community = np.exp(rng.normal(0, sigma, places.grid_community.max() + 1))
+    return community[places.grid_community] * np.exp(rng.normal(0, sigma / 3, len(places.grid_ref)))
 
 
 def hotspots(rng: np.random.Generator, places: Places) -> pd.DataFrame:

@@ -10,20 +10,21 @@ their kind ask more (rubbish and disputes in the villages, facilities in the old
 Monday (what the weekend left), less at weekends, mornings and evenings; environment in summer, micro-wishes
 before 春节, 六一 and the school year, facilities and special groups in winter.
 
-Lifecycle (migration 0009's states): submit → dispatch (the branch) → accept (a party member or a co-building
-unit) → complete → closed by the resident's rating (mostly 4–5, lower when late) or, unrated, closed by the
-system after 7 days; a few rejected, some marked duplicate of an earlier request nearby (same service, within
-days, ~10 m), a few stuck past the deadline. Deadline: requested_at + the service's hours.
+Lifecycle (migration 0009's states, api.workflows.requests' actions): submit → dispatch (the branch) → accept (a
+party member or a co-building unit) → complete → closed by the resident's rating (mostly 4–5, lower when late)
+or, unrated, closed by the branch after 7 days; a few declined and dispatched again, a few rejected, some marked
+duplicate of an earlier request nearby (same service, within days, ~10 m), a few stuck past the deadline, all at
+the pace of the request's community (`paces`). Deadline: requested_at + the service's hours.
 """
 
 import numpy as np
 import pandas as pd
 
 from gis.sample._clock import DAY, HOUR, Clock, daily_cases, lognormal_hours, resident_time
-from gis.sample._lifecycle import Track, first_at, or_none, phrases, reached
+from gis.sample._lifecycle import Track, first_at, json_objects, or_none, phrases, reached
 from gis.sample._people import TAGS
 from gis.sample._phrases import COMMENTS, REQUEST_NOTES, REQUEST_TEXT, REQUEST_UNITS
-from gis.sample._places import Places, spot_of
+from gis.sample._places import Places, paces, spot_of
 
 PER_RESIDENT = 0.2
 # code: (share of the year's requests, share from public places)
@@ -64,7 +65,8 @@ NEAR_SPOT, NEAR_RADIUS = 4.0, 1.5  # a household within 1.5 spreads of such a ho
 PUBLIC_PLACES = {"environment": ("market",), "facility": ("sports", "elderly_care"), "opinion": ("party_center",)}
 PARTY_UNITS = ("社区党员志愿服务队", "网格党支部")  # taken by a party member (党员接单); the other units by the unit
 RATINGS = {False: (0.01, 0.02, 0.05, 0.24, 0.68), True: (0.07, 0.10, 0.18, 0.30, 0.35)}  # 1..5, by lateness
-DUPLICATES, REJECTED, RATED, STUCK, ATTENDED = 0.04, 0.03, 0.8, 0.02, 0.7
+DUPLICATES, REJECTED, DECLINED, RATED, STUCK, ATTENDED = 0.04, 0.03, 0.03, 0.8, 0.02, 0.7
+CLOSED = ("closed", "rejected", "duplicate")  # closed_at set (api.workflows.requests: rate, close, reject, duplicate)
 
 
 def requests(rng: np.random.Generator, places: Places, clock: Clock, spots: pd.DataFrame, services: pd.DataFrame):
@@ -84,11 +86,12 @@ def requests(rng: np.random.Generator, places: Places, clock: Clock, spots: pd.D
     code, t0 = cases["service_code"].to_numpy(object), cases["t0"].to_numpy(np.int64)
     deadline = t0 + (table["deadline_hours"].reindex(code).to_numpy(float) * HOUR).astype(np.int64)
     unit = phrases(rng, REQUEST_UNITS, code)
-    track, notes, rating, comment = _lifecycle(rng, clock, cases, deadline, unit)
+    pace = paces(rng, places)[cases["grid"].to_numpy()]
+    track, notes, rating, comment = _lifecycle(rng, clock, cases, deadline, unit, pace)
     steps = track.history()
     state = track.state
     status = np.full(n, None, dtype=object)  # Open311's status_notes: what the resident is told
-    for states, note in ((["rejected"], "reject"), (["duplicate"], "duplicate"), (["completed", "closed"], "complete")):
+    for states, note in ((["rejected"], "reject"), (["completed", "closed"], "complete")):  # a duplicate's: storage
         status[np.isin(state, states)] = notes[note][np.isin(state, states)]
     out = cases.drop(columns=["t0"]).assign(
         description=phrases(rng, REQUEST_TEXT, code),
@@ -98,10 +101,10 @@ def requests(rng: np.random.Generator, places: Places, clock: Clock, spots: pd.D
         assigned_unit=or_none(reached(steps, "dispatch", n), unit),
         requested_at=t0,
         deadline=deadline,
-        dispatched_at=first_at(steps, "dispatched", n),
-        accepted_at=first_at(steps, "accepted", n),
-        completed_at=first_at(steps, "completed", n),
-        closed_at=first_at(steps, "closed", n),
+        dispatched_at=np.where(state == "submitted", np.nan, first_at(steps, ("dispatched",), n, last=True)),
+        accepted_at=first_at(steps, ("accepted",), n),
+        completed_at=first_at(steps, ("completed",), n),
+        closed_at=first_at(steps, CLOSED, n),
         updated_at=track.t,
         rating=pd.Series(rating).where(rating > 0).astype("Int64"),
         rating_comment=or_none(rating > 0, comment),
@@ -122,7 +125,7 @@ def _where(rng: np.random.Generator, places: Places, spots: pd.DataFrame, code: 
     lon, lat = np.zeros(n), np.zeros(n)
     address = np.full(n, None, dtype=object)
     public = rng.random(n) < np.array([MIX[c][1] for c in code])
-    for c in set(code):
+    for c in sorted(set(code)):  # sorted: the draws must not follow the hash order of strings
         mine = np.flatnonzero((code == c) & ~public)
         if len(mine):
             household[mine] = rng.choice(places.n, size=len(mine), p=_askers(places, spots, c))
@@ -145,7 +148,7 @@ def _where(rng: np.random.Generator, places: Places, spots: pd.DataFrame, code: 
     resident = or_none(homes, places.head_ref[np.maximum(household, 0)])
     grid = places.grid_at(lon, lat, building)
     spot = np.full(n, -1)
-    for c in set(code):
+    for c in sorted(set(code)):
         mine = np.flatnonzero(code == c)
         spot[mine] = spot_of(places, spots, SPOT_KINDS.get(c, ()), lon[mine], lat[mine], NEAR_RADIUS)
     return pd.DataFrame(
@@ -186,37 +189,39 @@ def _with_duplicates(rng: np.random.Generator, places: Places, clock: Clock, cas
     return cases
 
 
-def _lifecycle(rng: np.random.Generator, clock: Clock, cases: pd.DataFrame, deadline: np.ndarray, unit: np.ndarray):
-    """The steps of every request; the notes written, the rating (0: none) and its comment."""
+def _lifecycle(
+    rng: np.random.Generator, clock: Clock, cases: pd.DataFrame, deadline: np.ndarray, unit: np.ndarray, pace
+):
+    """The steps of every request (module docstring and api.workflows.requests: the branch acts for a unit), the
+    work taking `pace` times as long as usual; the notes written, the rating (0: none) and its comment."""
     n = len(cases)
     t0 = cases["t0"].to_numpy(np.int64)
-    by_worker = or_none(rng.random(n) < 0.3, "grid_worker")  # logged by a worker for the resident
-    track = Track.open(clock, rng, t0, "submit", "submitted", by_worker)
-    notes = {
-        "duplicate": np.full(n, "与已有诉求重复，已合并处理", dtype=object),
-        "reject": _notes(rng, "reject", n),
-        "complete": _notes(rng, "complete", n),
-    }
+    manager = "community_secretary"
+    by_worker = or_none(rng.random(n) < 0.6, "grid_worker")  # logged by a worker for the resident, else an app's
+    track = Track.open(clock, rng, t0, "submit", "submitted", by_worker, detail='{"source": "sample"}')
+    notes = {"reject": _notes(rng, "reject", n), "complete": _notes(rng, "complete", n)}
     wish = cases["service_code"].to_numpy() == "micro_wish"
     notes["complete"][wish] = _notes(rng, "wish_come_true", n)[wish]
-    duplicate = cases["duplicate_of"].to_numpy() >= 0
-    track.step(duplicate, "mark_duplicate", "duplicate", track.after(lognormal_hours(rng, 4, 0.8, n)),
-               "community_secretary", notes["duplicate"])  # fmt: skip
+    duplicate = cases["duplicate_of"].to_numpy() >= 0  # its note and detail name the original's id: the storage's
+    track.step(duplicate, "duplicate", "duplicate", track.after(lognormal_hours(rng, 4, 0.8, n)), manager)
     track.stop(duplicate)
     rejected = rng.random(n) < REJECTED
-    track.step(rejected, "reject", "rejected", track.after(lognormal_hours(rng, 4, 0.8, n)), "community_secretary",
-               notes["reject"])  # fmt: skip
+    track.step(rejected, "reject", "rejected", track.after(lognormal_hours(rng, 4, 0.8, n)), manager, notes["reject"])
     track.stop(rejected)
     everyone = np.ones(n, dtype=bool)
-    detail = np.array([f'{{"unit": "{u}"}}' for u in unit], dtype=object)
     hours = (deadline - t0) / HOUR
+    to_unit = json_objects(assigned_unit=unit)
+    taker = np.where(np.isin(unit, PARTY_UNITS), "party_member", manager).astype(object)  # 党员接单, or for a unit
     branch = lognormal_hours(rng, np.clip(0.04 * hours, 1, 8), 0.9, n)  # 支部下单
-    track.step(everyone, "dispatch", "dispatched", track.after(branch), "community_secretary", detail=detail)
-    taker = or_none(np.isin(unit, PARTY_UNITS), "party_member")
+    track.step(everyone, "dispatch", "dispatched", track.after(branch), manager, detail=to_unit)
     soon = lognormal_hours(rng, np.clip(0.05 * hours, 1, 12), 0.9, n)
+    declines = rng.random(n) < DECLINED  # declined (time, skills) and dispatched again, to the team's next member
+    track.step(declines, "decline", "submitted", track.after(soon, weekend_share=0.5), taker,
+               _notes(rng, "decline", n), json_objects(unit=unit))  # fmt: skip
+    track.step(declines, "dispatch", "dispatched", track.after(branch), manager, detail=to_unit)
     track.step(everyone, "accept", "accepted", track.after(soon, weekend_share=0.5), taker)
-    took = lognormal_hours(rng, 0.35 * hours, 0.8, n)
-    stuck = rng.random(n) < STUCK
+    took = lognormal_hours(rng, 0.3 * hours * pace, 0.8, n)
+    stuck = rng.random(n) < STUCK * pace
     took[stuck] = (took[stuck] * rng.uniform(3, 15, stuck.sum())).astype(np.int64)
     work = track.after(lognormal_hours(rng, np.maximum(0.25 * took / HOUR, 0.5), 0.6, n), weekend_share=0.5)
     done = np.maximum(clock.working(rng, t0 + took, weekend_share=0.5), work)
@@ -231,10 +236,10 @@ def _lifecycle(rng: np.random.Generator, clock: Clock, cases: pd.DataFrame, dead
         mask = rating == stars
         comment[mask] = np.array(options, dtype=object)[rng.integers(0, len(options), mask.sum())]
     rates = completed & (rng.random(n) < RATED)
-    detail = np.array([f'{{"rating": {r}}}' for r in rating], dtype=object)
-    rated = track.step(rates, "rate", "closed", track.after(lognormal_hours(rng, 20, 1.0, n), working=False), None,
-                       comment, detail)  # fmt: skip
-    track.step(completed & ~rates, "close", "closed", track.t + 7 * DAY, None, _notes(rng, "close", n))
+    rater = or_none(rng.random(n) < 0.4, "grid_worker")  # the resident in the app, or a worker for them
+    rated = track.step(rates, "rate", "closed", track.after(lognormal_hours(rng, 20, 1.0, n), working=False), rater,
+                       comment, json_objects(rating=rating))  # fmt: skip
+    track.step(completed & ~rates, "close", "closed", track.after(7 * DAY * np.ones(n, np.int64)), manager)
     return track, notes, np.where(rated, rating, 0), comment
 
 
