@@ -14,11 +14,12 @@ keys and indexes made after the rows (api.storage.bulk). Times travel as epoch s
 import io
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from api.storage import audit
-from api.storage.bulk import keys_and_indexes_after
+from api.storage.bulk import copy_records, keys_and_indexes_after
 from api.storage.frames import copy_in
 from api.storage.session import SYSTEM, transaction
 from gis.sample import CHINA, History, SampleArea, generate_history, load_settings
@@ -49,15 +50,12 @@ GROUPS = (
 UNLINK_SQL = (
     "UPDATE requests SET duplicate_of = NULL WHERE duplicate_of IN (SELECT id FROM requests WHERE source = :source)"
 )
-# Staged as integers, which CSV writes several times faster than floats and timestamps: epoch seconds, 1e-7
-# degrees (~1 cm), tenths of a metre.
-SECONDS, DEGREES, TENTHS = "seconds", "degrees", "tenths"
-SCALED = {DEGREES: 1e7, TENTHS: 10.0}
-VISITS = {
-    "client_id": "uuid", "household_ref": "text", "grid_ref": "text", "role": "text", "kind": "text",
-    "visited_at": SECONDS, "received_at": SECONDS, "lon": DEGREES, "lat": DEGREES, "distance_m": TENTHS,
-    "far": "boolean", "notes": "text",
-}  # fmt: skip
+# Cases are staged as CSV with some columns as integers, which CSV writes several times faster than floats and
+# timestamps: epoch seconds, 1e-7 degrees (~1 cm).
+SECONDS, DEGREES = "seconds", "degrees"
+SCALED = {DEGREES: 1e7}
+VOCABULARIES = ("role", "kind", "notes")  # a visit's text: a few words each, staged as their index (from 1)
+HOUSEHOLDS = {"code": "integer", "household_ref": "text"}
 HAZARDS = {
     "client_id": "uuid", "category": "text", "severity": "text", "grid_ref": "text", "building_ref": "text",
     "household_ref": "text", "lon": DEGREES, "lat": DEGREES, "description": "text", "state": "text",
@@ -82,14 +80,19 @@ LEFT JOIN grids g ON g.source = :source AND g.source_id = s.grid_ref
 LEFT JOIN buildings b ON b.source = :source AND b.source_id = s.building_ref
 LEFT JOIN households h ON h.source = :source AND h.source_id = s.household_ref"""
 # A sample visit was never posted: its payload hash is that of its client id.
-INSERT_VISITS_SQL = f"""
+# Visits are millions: staged as numbers (api.storage.bulk.copy_records), their words by index into the arrays
+# :role, :kind and :notes (0: NULL), their households by index into staging_visit_households; a visit's grid is
+# its household's.
+INSERT_VISITS_SQL = """
 INSERT INTO visits (client_id, household_id, grid_id, role, kind, visited_at, received_at, location, distance_m,
                     far, notes, payload_sha256)
-SELECT s.client_id, h.id, g.id, s.role, s.kind, to_timestamp(s.visited_at), to_timestamp(s.received_at), {POINT},
-       s.distance_m / 10.0, s.far, s.notes, encode(sha256(convert_to(s.client_id::text, 'UTF8')), 'hex')
+SELECT s.client_id, h.id, h.grid_id, (CAST(:role AS text[]))[s.role], (CAST(:kind AS text[]))[s.kind],
+       to_timestamp(s.visited_at), to_timestamp(s.received_at), ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326),
+       s.distance_m, s.far, (CAST(:notes AS text[]))[s.notes],
+       encode(sha256(convert_to(s.client_id::text, 'UTF8')), 'hex')
 FROM staging_visits s
-LEFT JOIN grids g ON g.source = :source AND g.source_id = s.grid_ref
-LEFT JOIN households h ON h.source = :source AND h.source_id = s.household_ref
+JOIN staging_visit_households u ON u.code = s.household
+LEFT JOIN households h ON h.source = :source AND h.source_id = u.household_ref
 """
 INSERT_HAZARDS_SQL = f"""
 INSERT INTO hazards (client_id, category, severity, grid_id, building_id, household_id, location, description,
@@ -188,8 +191,8 @@ def store_history(conn: Connection, history: History, *, source: str) -> dict[st
     params = {"source": source}
     stored = {}
     with keys_and_indexes_after(conn, TABLES):
-        _stage(conn, "staging_visits", VISITS, history.visits)
-        stored["visits"] = conn.execute(text(INSERT_VISITS_SQL), params).rowcount
+        words = _stage_visits(conn, history.visits)
+        stored["visits"] = conn.execute(text(INSERT_VISITS_SQL), params | words).rowcount
         _stage(conn, "staging_hazards", HAZARDS, history.hazards)
         stored["hazards"] = conn.execute(text(INSERT_HAZARDS_SQL), params).rowcount
         _stage(conn, "staging_requests", REQUESTS, history.requests)
@@ -210,6 +213,43 @@ def store_history(conn: Connection, history: History, *, source: str) -> dict[st
         detail={"source": source, "what": "the sample's year of field work", **stored},
     )
     return stored
+
+
+def _stage_visits(conn: Connection, visits: pd.DataFrame) -> dict[str, list[str]]:
+    """The visits into staging_visits as numbers (INSERT_VISITS_SQL); returns the vocabularies of their words."""
+    household, households = pd.factorize(visits["household_ref"])
+    words = {}
+    columns: dict[str, np.ndarray] = {
+        "client_id": _uuids(visits["client_id"]),
+        "household": household.astype(np.int32),
+    }
+    for column in VOCABULARIES:
+        words_of = visits[column]
+        codes, vocabulary = pd.factorize(words_of.where(words_of != "", None))  # missing: -1, staged 0 (NULL)
+        columns[column] = (codes + 1).astype(np.int16)
+        words[column] = [str(w) for w in vocabulary]
+    columns |= {
+        "visited_at": _seconds(visits["visited_at"]),
+        "received_at": _seconds(visits["received_at"]),
+        "lon": visits["lon"].to_numpy(np.float64),
+        "lat": visits["lat"].to_numpy(np.float64),
+        "distance_m": visits["distance_m"].to_numpy(np.float64),
+        "far": visits["far"].to_numpy(bool),
+    }
+    copy_records(conn, "staging_visits", columns)
+    _stage(conn, "staging_visit_households", HOUSEHOLDS, pd.DataFrame({"code": range(len(households)),
+                                                                        "household_ref": households}))  # fmt: skip
+    return words
+
+
+def _uuids(ids: pd.Series) -> np.ndarray:
+    """UUID texts as 16-byte values."""
+    raw = bytes.fromhex("".join(ids.tolist()).replace("-", ""))
+    return np.frombuffer(raw, dtype="V16")
+
+
+def _seconds(times: pd.Series) -> np.ndarray:
+    return ((times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
 
 
 def _history(conn: Connection, table: str, cases: str, frame: pd.DataFrame) -> int:
