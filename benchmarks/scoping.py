@@ -75,7 +75,7 @@ def main() -> None:
     app_role = database.make_engine(database.app_database_url(url))
     try:
         area = generate_sample(scale=args.scale)
-        load_sample(owner, area, id_hash_key=ID_HASH_KEY)
+        load_sample(owner, area, id_hash_key=ID_HASH_KEY, history=False)  # households and residents are enough
         print(f"sample scale {args.scale:g}: {len(area.households)} households in {len(area.grids)} grids")
         del area
         with connect(owner, scope=SYSTEM) as conn:
