@@ -61,22 +61,25 @@ COVERAGE = "/maps/coverage?service_type=elderly_care&profile=elderly"
 HAZARD_CATEGORIES = ("fire_lane", "sanitation", "electric", "falling_objects", "public_facility")
 
 
-def prepare_database(url: str, scenario: str, clients: int) -> list[dict]:
-    """The sample loaded, the planner's coverage stored, and one account per client: the grid workers' (one grid
-    each, with a point inside it) or the planner's."""
-    database.drop_database(url)
-    database.init_database(url)
+def prepare_database(url: str, scenario: str, clients: int, reuse: bool) -> list[dict]:
+    """The sample loaded (unless `reuse` and a kept database of the scenario is there), the planner's coverage
+    stored, and one account per client: the grid workers' (one grid each, with a point inside it) or the
+    planner's. Visits and hazards of earlier runs' accounts are left: the check counts this run's client ids."""
+    if not (reuse and _kept(url, scenario)):
+        database.drop_database(url)
+        database.init_database(url)
     engine = database.make_engine(url)
     try:
-        start = time.perf_counter()
-        area = generate_sample(scale=DISTRICT_SCALE if scenario == "field" else 1.0)
-        counts = load_sample(engine, area, id_hash_key=ID_HASH_KEY)
-        print(
-            f"sample: {len(area.buildings)} buildings, {len(area.households)} households, {len(area.grids)} grids; "
-            f"generated and stored in {time.perf_counter() - start:.0f} s "
-            f"({', '.join(f'{k} {v}' for k, v in counts.items() if k in ('visits', 'hazards', 'requests'))})"
-        )
-        del area
+        if not (reuse and _kept(url, scenario)):
+            start = time.perf_counter()
+            area = generate_sample(scale=DISTRICT_SCALE if scenario == "field" else 1.0)
+            counts = load_sample(engine, area, id_hash_key=ID_HASH_KEY)
+            print(
+                f"sample: {len(area.buildings)} buildings, {len(area.households)} households, "
+                f"{len(area.grids)} grids; generated and stored in {time.perf_counter() - start:.0f} s "
+                f"({', '.join(f'{k} {v}' for k, v in counts.items() if k in ('visits', 'hazards', 'requests'))})"
+            )
+            del area
         if scenario == "planners":
             run, _ = refresh(engine, Settings(database_url=url))
             print(f"coverage stored ({run['counts']['rows']} rows)")
@@ -104,6 +107,18 @@ def prepare_database(url: str, scenario: str, clients: int) -> list[dict]:
         return workers
     finally:
         engine.dispose()
+
+
+def _kept(url: str, scenario: str) -> bool:
+    """Whether the database holds the scenario's sample already (a run with --keep-db left it)."""
+    try:
+        engine = database.make_engine(url)
+        with connect(engine, scope=SYSTEM) as conn:
+            households = conn.scalar(text("SELECT count(*) FROM households"))
+        engine.dispose()
+    except Exception:  # no such database yet
+        return False
+    return households > (100_000 if scenario == "field" else 0)
 
 
 def sign_in(base: str, login: str) -> dict:
@@ -206,27 +221,38 @@ def planners_loop(base: str, worker: dict, number: int, args, deadline: float, r
                 time.sleep(rng.uniform(0, 2 * args.think_ms) / 1000)
 
 
-def check_stored(url: str, acked: dict) -> str:
-    """Rows stored = rows acknowledged: each acknowledged client id once, and no other row of these accounts."""
+OURS_SQL = {
+    table: f"SELECT count(*) FROM {table} t JOIN users u ON u.id = t.{by} WHERE u.login LIKE 'bench-worker-%'"
+    for table, by in (("visits", "user_id"), ("hazards", "reported_by"))
+}
+
+
+def count_ours(url: str) -> dict[str, int]:
+    """Visits and hazards stored for the benchmark's accounts so far."""
+    engine = database.make_engine(url)
+    try:
+        with connect(engine, scope=SYSTEM) as conn:
+            return {table: conn.scalar(text(sql)) for table, sql in OURS_SQL.items()}
+    finally:
+        engine.dispose()
+
+
+def check_stored(url: str, acked: dict, before: dict[str, int]) -> str:
+    """Rows stored = rows acknowledged: each acknowledged client id stored once, and the accounts' rows grew by
+    exactly that many during the round (nothing stored that was not acknowledged, nothing twice)."""
+    after = count_ours(url)
     engine = database.make_engine(url)
     try:
         with connect(engine, scope=SYSTEM) as conn:
             lines = []
-            for table, by in (("visits", "user_id"), ("hazards", "reported_by")):
+            for table in OURS_SQL:
                 ids = sorted(acked[table])
                 stored = conn.scalar(
                     text(f"SELECT count(*) FROM {table} WHERE client_id = ANY (CAST(:ids AS uuid[]))"), {"ids": ids}
                 )
-                ours = conn.scalar(
-                    text(
-                        f"SELECT count(*) FROM {table} t JOIN users u ON u.id = t.{by} "
-                        "WHERE u.login LIKE 'bench-worker-%' AND t.client_id IS NOT NULL"
-                    )
-                )
-                verdict = "ok" if stored == ours == len(ids) else "MISMATCH"
-                lines.append(
-                    f"{table}: {len(ids)} acknowledged, {stored} of them stored, {ours} stored in all: {verdict}"
-                )
+                new = after[table] - before[table]
+                verdict = "ok" if stored == new == len(ids) else "MISMATCH"
+                lines.append(f"{table}: {len(ids)} acknowledged, {stored} of them stored, {new} new rows: {verdict}")
             return "; ".join(lines)
     finally:
         engine.dispose()
@@ -257,6 +283,7 @@ def run_app(app_dir: Path, url: str, args, accounts: list[dict]) -> list[Round]:
         rounds = []
         for i in range(args.rounds):
             acked: dict[str, set[str]] = {"visits": set(), "hazards": set()}
+            before = count_ours(url) if args.scenario == "field" else {}
 
             def client(number: int, deadline: float, result: Round, lock: threading.Lock) -> None:
                 loop(base, accounts[number], number, args, deadline, result, lock, acked)  # noqa: B023
@@ -264,7 +291,7 @@ def run_app(app_dir: Path, url: str, args, accounts: list[dict]) -> list[Round]:
             rounds.append(load_round(proc.pid, args.clients, args.seconds, f"round {i + 1}", client))
             print_round(rounds[-1])
             if args.scenario == "field":
-                print(f"    {check_stored(url, acked)}")
+                print(f"    {check_stored(url, acked, before)}")
         return rounds
     finally:
         stop_server(proc)
@@ -285,6 +312,7 @@ def main() -> None:
     parser.add_argument("--tiles", default="openstreetmap", help="GRIDMAP_TILES of the server")
     parser.add_argument("--app-dir", type=Path, action="append", help="checkout to serve (repeatable; default: this)")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--reuse-db", action="store_true", help="use the sample a --keep-db run left (minutes saved)")
     args = parser.parse_args()
     args.clients = args.clients or (50 if args.scenario == "field" else 20)
     if not 0 < args.seconds <= 120 or not 0 < args.clients <= 200:
@@ -294,7 +322,7 @@ def main() -> None:
     app_dirs = [d.resolve() for d in (args.app_dir or [ROOT])]
 
     url = make_url(Settings().database_url).set(database=DATABASE).render_as_string(hide_password=False)
-    accounts = prepare_database(url, args.scenario, args.clients)
+    accounts = prepare_database(url, args.scenario, args.clients, args.reuse_db)
     print(f"{args.scenario}: {args.clients} clients for {args.seconds:g} s per round; {os.cpu_count()} CPUs")
     try:
         results = {app_dir: run_app(app_dir, url, args, [dict(a) for a in accounts]) for app_dir in app_dirs}
