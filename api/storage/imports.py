@@ -7,6 +7,7 @@ same transaction: when a check fails, nothing of the file is stored.
 """
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,10 +16,11 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from api.residents import stored_residents
-from api.storage import audit, layers, resident_imports
+from api.storage import audit, commitments, layers, resident_imports
 from api.storage.session import SYSTEM, transaction
 from gis.errors import LayerError
 from gis.io import TilingReport, check_grid_tiling, read_layer, read_osm
+from gis.sample import CHINA, draw_commitments
 
 OSM_SUFFIXES = (".osm.pbf", ".osm", ".pbf", ".osm.xml")
 
@@ -130,6 +132,9 @@ def load_sample(engine: Engine, area, *, id_hash_key: bytes) -> dict[str, int]:
         counts["residents"] = written["inserted"] + written["updated"] + written["unchanged"]
         for table in reversed(list(layers.LAYERS)):
             layers.prune_missing(conn, table, source=SAMPLE_SOURCE)
+        # party members' commitments (承诺/践诺) of last year and this year, up to today in China
+        pledges = draw_commitments(area.households, area.residents, datetime.now(CHINA).date())
+        counts["commitments"] = commitments.store_sample_commitments(conn, pledges, source=SAMPLE_SOURCE)
         layers.analyze(conn, [*layers.LAYERS, "grid_worker_grids", "residents"])
         record_run(conn, source=SAMPLE_SOURCE, kind="sample", path=None, counts=counts, report={"residents": written})
         # The sample's ~1M ids at district scale would make one 8 MB audit row: the source names them all.
