@@ -91,6 +91,14 @@ class IdNumberTaken(GridmapError):
     """An ID number given for a resident is already stored (for someone anywhere: a person is stored once)."""
 
 
+class InvalidPeriod(GridmapError):
+    """A ledger's or KPI's period that cannot be: it ends before it starts, or spans more than a year."""
+
+
+class InvalidTransition(GridmapError):
+    """A change a record's state does not allow (a commitment cancelled cannot be fulfilled)."""
+
+
 class Forbidden(GridmapError):
     """Signed in, but the role may not do this, or a cookie-authenticated write lacks its CSRF token."""
 
@@ -153,6 +161,8 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     SignInFirst: (303, "sign_in_first"),
     NotAuthenticated: (401, "not_authenticated"),
     Forbidden: (403, "forbidden"),
+    InvalidPeriod: (422, "invalid_period"),
+    InvalidTransition: (409, "invalid_transition"),
     IdNumberTaken: (409, "id_number_taken"),
     TooManyAttempts: (429, "too_many_attempts"),
     UnknownHouseholds: (422, "unknown_households"),

@@ -15,7 +15,22 @@ from api.handlers import install_error_handlers
 from api.map_cache import MapPageCache
 from api.middleware import install_middleware
 from api.openapi import ERROR_RESPONSES, install_openapi
-from api.routers import auth, centers, coverage, grids, health, households, layers, login, maps, residents, workload
+from api.routers import (
+    auth,
+    centers,
+    commitments,
+    coverage,
+    grids,
+    health,
+    households,
+    kpis,
+    layers,
+    ledgers,
+    login,
+    maps,
+    residents,
+    workload,
+)
 from api.settings import Settings, get_settings, id_hash_key
 from api.storage.database import app_database_url, make_engine
 
@@ -74,6 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(residents.router)
     app.include_router(grids.router)
     app.include_router(maps.router)
+    app.include_router(commitments.router)
+    app.include_router(ledgers.router)
+    app.include_router(kpis.router)
     # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

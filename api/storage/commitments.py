@@ -9,19 +9,24 @@ from sqlalchemy import Connection, text
 
 from api.storage.filters import optional
 
-COLUMNS = """
+
+def member_name_sql(alias: str) -> str:
+    """The party member's name for commitments aliased `alias`: the resident the commitment names, else the head
+    (户主) of their household, else the head of their account's 中心户 household (a party member's own)."""
+    return f"""coalesce(
+    (SELECT r.name FROM residents r WHERE r.id = {alias}.resident_id),
+    (SELECT r.name FROM residents r WHERE r.household_id = {alias}.household_id AND r.relation = '户主'
+     ORDER BY r.id LIMIT 1),
+    (SELECT r.name FROM users u JOIN center_households ch ON ch.id = u.center_household_id
+     JOIN residents r ON r.household_id = ch.household_id AND r.relation = '户主'
+     WHERE u.id = {alias}.user_id ORDER BY r.id LIMIT 1))"""
+
+
+COLUMNS = f"""
     c.id, c.household_id, c.resident_id, c.user_id, c.grid_id, g.code AS grid_code, c.community_id, c.year,
     c.content, c.made_at, c.promised_by, c.state, c.fulfilled_at, c.fulfilment_note, c.created_by, c.created_at,
-    c.updated_at, r.name AS member_name"""
-# The party member's name: the resident the commitment names, else the household's head (户主).
-FROM = """
-FROM commitments c
-LEFT JOIN grids g ON g.id = c.grid_id
-LEFT JOIN LATERAL (
-    SELECT r.name FROM residents r
-    WHERE r.id = c.resident_id OR (c.resident_id IS NULL AND r.household_id = c.household_id AND r.relation = '户主')
-    ORDER BY r.id = c.resident_id DESC, r.id LIMIT 1
-) r ON true"""
+    c.updated_at, {member_name_sql("c")} AS member_name"""
+FROM = "FROM commitments c LEFT JOIN grids g ON g.id = c.grid_id"
 PAGE_SQL = f"""
 SELECT {COLUMNS} {FROM}
 WHERE c.id > :after

@@ -1,0 +1,144 @@
+"""The counts behind the KPIs, per place (grid, community or street) over a period: one grouped query per KPI family
+(visits done vs due, hazards, requests with their ratings). Counts only: read under gridmap's own scope for roles
+that see aggregates (planners see no field-work row), cut to the caller's grids by `grid_ids`.
+
+Definitions (docs/fieldwork.md, "Ledgers and KPIs"):
+- visits: for each household of the place now and each visit rule that applies to it (one of its tags; the
+  community's own rule replaces the default of the same tag, role and kind; inactive rules do not count),
+  ⌈period days / interval⌉ visits are due from the rule's role; done are the visits to the household by that role
+  in the period, counted up to the number due (a visit serves every rule of its role);
+- hazards: those reported in the period (not rejected); closed = state closed; overdue = open past the deadline
+  at `as_of`, or closed after the deadline;
+- requests: those received in the period; closure = completed or closed over all but rejected and duplicate;
+  satisfaction over those rated: the mean rating and the number rated 4 or 5.
+"""
+
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Connection, text
+
+Level = Literal["grid", "community", "street"]
+
+# The place a grid counts towards at each level (whitelisted SQL, chosen by level).
+PLACE_KEY = {"grid": "g.id", "community": "g.community_id", "street": "c.street_id"}
+PLACE_GRIDS = """
+pg AS MATERIALIZED (
+    SELECT g.id AS grid_id, {key} AS place_id, g.community_id
+    FROM grids g LEFT JOIN communities c ON c.id = g.community_id
+    WHERE g.id = ANY (CAST(:grid_ids AS bigint[])) AND {key} IS NOT NULL
+)"""
+
+PLACES_SQL = {
+    "grid": """SELECT g.id, g.code, coalesce(g.name, g.code) AS name
+        FROM grids g WHERE g.id = ANY (:ids) ORDER BY g.code""",
+    "community": """SELECT c.id, st.code || c.code AS code, coalesce(c.name, c.code) AS name
+        FROM communities c JOIN streets st ON st.id = c.street_id WHERE c.id = ANY (:ids) ORDER BY 2""",
+    "street": """SELECT st.id, st.code, coalesce(st.name, st.code) AS name
+        FROM streets st WHERE st.id = ANY (:ids) ORDER BY 2""",
+}
+
+VISITS_SQL = """
+WITH {place_grids},
+rules AS (
+    SELECT cm.community_id, r.tag, r.role, r.interval_days
+    FROM (SELECT DISTINCT community_id FROM pg) cm
+    JOIN visit_rules r ON r.active AND (
+        r.community_id = cm.community_id
+        OR (r.community_id IS NULL AND NOT EXISTS (
+            SELECT 1 FROM visit_rules o
+            WHERE o.community_id = cm.community_id AND o.tag = r.tag AND o.role = r.role AND o.kind = r.kind)))
+),
+due AS (
+    SELECT pg.place_id, h.id AS household_id, r.role, CAST(ceil(:days / CAST(r.interval_days AS numeric)) AS int) AS n
+    FROM households h
+    JOIN pg ON pg.grid_id = h.grid_id
+    JOIN rules r ON r.community_id IS NOT DISTINCT FROM pg.community_id AND r.tag = ANY (h.tags)
+),
+done AS (
+    SELECT v.household_id, v.role, count(*) AS n
+    FROM visits v
+    WHERE v.household_id IN (SELECT household_id FROM due) AND v.visited_at >= :start AND v.visited_at < :end
+    GROUP BY v.household_id, v.role
+)
+SELECT due.place_id, sum(due.n) AS due, sum(least(coalesce(done.n, 0), due.n)) AS done,
+       count(DISTINCT due.household_id) AS households
+FROM due LEFT JOIN done ON done.household_id = due.household_id AND done.role = due.role
+GROUP BY due.place_id
+"""
+
+HAZARDS_SQL = """
+WITH {place_grids}
+SELECT pg.place_id, count(*) AS reported,
+       count(*) FILTER (WHERE h.state = 'closed') AS closed,
+       count(*) FILTER (WHERE (h.state <> 'closed' AND h.deadline < :as_of)
+                          OR (h.state = 'closed' AND h.closed_at > h.deadline)) AS overdue
+FROM hazards h JOIN pg ON pg.grid_id = h.grid_id
+WHERE h.reported_at >= :start AND h.reported_at < :end AND h.state <> 'rejected'
+GROUP BY pg.place_id
+"""
+
+REQUESTS_SQL = """
+WITH {place_grids}
+SELECT pg.place_id,
+       count(*) FILTER (WHERE q.state NOT IN ('rejected', 'duplicate')) AS counted,
+       count(*) FILTER (WHERE q.state IN ('completed', 'closed')) AS closed,
+       count(q.rating) AS rated,
+       sum(q.rating) AS rating_sum,
+       count(*) FILTER (WHERE q.rating >= 4) AS satisfied
+FROM requests q JOIN pg ON pg.grid_id = q.grid_id
+WHERE q.requested_at >= :start AND q.requested_at < :end
+GROUP BY pg.place_id
+"""
+FAMILIES = {"visits": VISITS_SQL, "hazards": HAZARDS_SQL, "requests": REQUESTS_SQL}
+
+# The grids a user's places hold: their grid scopes, and every grid of their street and community scopes (planners
+# included, whom the row-level-security helper leaves out: they see counts, not rows). An admin's: every grid.
+USER_GRIDS_SQL = """
+SELECT g.id FROM user_scopes s JOIN grids g ON g.code = s.code WHERE s.user_id = :user AND s.level = 'grid'
+UNION
+SELECT g.id
+FROM user_scopes s
+JOIN streets st ON s.code LIKE st.code || '%'
+JOIN communities c ON c.street_id = st.id
+JOIN grids g ON g.community_id = c.id
+WHERE s.user_id = :user
+  AND ((s.level = 'community' AND s.code = st.code || c.code) OR (s.level = 'street' AND s.code = st.code))
+"""
+ALL_GRIDS_SQL = "SELECT id FROM grids"
+
+
+def user_grids(conn: Connection, user_id: int, *, admin: bool) -> set[int]:
+    return set(conn.scalars(text(ALL_GRIDS_SQL if admin else USER_GRIDS_SQL), {"user": user_id}))
+
+
+def places(conn: Connection, level: Level, place_ids: list[int]) -> list[dict]:
+    """Code and name of each place, by code."""
+    return [dict(r) for r in conn.execute(text(PLACES_SQL[level]), {"ids": place_ids}).mappings()]
+
+
+def place_grid_sets(conn: Connection, level: Level, grid_ids: list[int]) -> dict[int, set[int]]:
+    """Every grid of each place at `level` that any of `grid_ids` counts towards (theirs or not), by place."""
+    key = PLACE_KEY[level]
+    sql = f"""
+        WITH {PLACE_GRIDS.format(key=key)}
+        SELECT {key} AS place_id, g.id AS grid_id
+        FROM grids g LEFT JOIN communities c ON c.id = g.community_id
+        WHERE {key} IN (SELECT place_id FROM pg)"""
+    sets: dict[int, set[int]] = {}
+    for row in conn.execute(text(sql), {"grid_ids": grid_ids}):
+        sets.setdefault(int(row.place_id), set()).add(int(row.grid_id))
+    return sets
+
+
+def kpi_counts(
+    conn: Connection, level: Level, grid_ids: list[int], start: datetime, end: datetime, days: int, as_of: datetime
+) -> dict[str, dict[int, dict]]:
+    """Per KPI family, the counts of each place with any (a place absent from a family has none)."""
+    place_grids = PLACE_GRIDS.format(key=PLACE_KEY[level])
+    params = {"grid_ids": grid_ids, "start": start, "end": end, "days": days, "as_of": as_of}
+    counts: dict[str, dict[int, dict]] = {}
+    for family, sql in FAMILIES.items():
+        rows = conn.execute(text(sql.format(place_grids=place_grids)), params).mappings()
+        counts[family] = {int(r["place_id"]): dict(r) for r in rows}
+    return counts
