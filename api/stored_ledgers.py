@@ -7,7 +7,7 @@ answered as one that is not stored (404, same text)."""
 
 from dataclasses import dataclass
 
-from api.access import Place, in_places
+from api.access import Place, in_places, managed_grids
 from api.accounts.roles import Principal
 from api.errors import NotFound
 from api.ledgers import Period, china_today, ledger_workbook
@@ -28,13 +28,19 @@ class LedgerFile:
     filename: str  # ASCII: ledger, place code and period
 
 
-def place_of(conn: Connection, kind: Place, code: str, principal: Principal | None) -> int:
-    """The id of the place a code names, if stored and (with a user) within their places; else 404 worded the same
-    either way."""
+def place_grids_of(conn: Connection, kind: Place, code: str, principal: Principal | None) -> tuple[int, list[int]]:
+    """The id and grids of the place a code names, if stored and (with a user) wholly within their places: a
+    street of which a secretary has one community is not theirs (its ledger would be titled for the street and
+    hold one community). Else 404, worded the same either way."""
     place_id = place_id_by_code(conn, kind, code)
-    if place_id is None or (principal is not None and not in_places(conn, principal, kind, place_id)):
+    grids = [] if place_id is None else ledgers_db.place_grids(conn, kind, place_id)
+    if place_id is not None and principal is not None:
+        mine = managed_grids(conn, principal)
+        if not in_places(conn, principal, kind, place_id) or (mine is not None and not set(grids) <= mine):
+            place_id = None
+    if place_id is None:
         raise NotFound(f"no {kind} {code}")
-    return place_id
+    return place_id, grids
 
 
 def _row_ids(name: str, records: list[dict]) -> dict[str, list[int]]:
@@ -60,8 +66,7 @@ def export_ledger(
     """Ledger `name` of the place `kind` `code` over `span`, audited; `principal` None: the command line."""
     scope = SYSTEM if principal is None else user_scope(principal.user_id)
     with transaction(engine, scope=scope) as conn:
-        place_id = place_of(conn, kind, code, principal)
-        grids = ledgers_db.place_grids(conn, kind, place_id)
+        place_id, grids = place_grids_of(conn, kind, code, principal)
         place = ledgers_db.place_name(conn, kind, place_id)
         records = ledgers_db.ledger_records(conn, name, grids, span.start, span.end)
         detail = {
