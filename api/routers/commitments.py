@@ -110,6 +110,8 @@ class NewCommitment(BaseModel):
         if self.made_at is not None and self.made_at > datetime.now(UTC) + CLOCK_SKEW:
             raise ValueError("made_at is in the future")
         made = (self.made_at or datetime.now(UTC)).astimezone(CHINA).date()
+        if made.year < 2000:
+            raise ValueError("made_at is before 2000")
         self.year = self.year or made.year
         self.promised_by = self.promised_by or date(self.year, 12, 31)
         if self.promised_by < made:

@@ -122,6 +122,8 @@ ENDPOINTS = [
     ("GET", "/maps/centers", {}, MANAGING),
     ("POST", "/centers/assign", {}, {"admin"}),
     ("GET", "/households", {"params": {"limit": 5}}, FIELD),
+    ("GET", "/commitments", {"params": {"limit": 5}}, MANAGING | {"party_member"}),
+    ("GET", "/kpis", {"params": {"level": "grid", "from": "2026-01-01", "to": "2026-03-31"}}, PLANNING),
     ("GET", "/me", {}, set(ROLES)),
 ]
 

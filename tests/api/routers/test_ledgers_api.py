@@ -410,6 +410,9 @@ def test_whose_commitment_it_is_is_checked(world):
     assert nobody.status_code == 400
     late = _post(world, "secretary", {"household_id": world["a_party"][0], "content": "x", "promised_by": "2001-01-01"})
     assert late.status_code == 422 and "promised_by" in late.text
+    party = world["a_party"][0]
+    old = _post(world, "secretary", {"household_id": party, "content": "x", "made_at": "1999-12-01T00:00:00Z"})
+    assert old.status_code == 422 and "before 2000" in old.text
     for who in ("worker", "planner"):
         assert _post(world, who, {"household_id": world["a_party"][0], "content": "x"}).status_code == 403
 
