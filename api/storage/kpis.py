@@ -40,8 +40,8 @@ PLACES_SQL = {
 
 VISITS_SQL = """
 WITH {place_grids},
-rules AS (
-    SELECT cm.community_id, r.tag, r.role, r.interval_days
+rules AS MATERIALIZED (
+    SELECT coalesce(cm.community_id, 0) AS community, r.tag, r.role, r.interval_days
     FROM (SELECT DISTINCT community_id FROM pg) cm
     JOIN visit_rules r ON r.active AND (
         r.community_id = cm.community_id
@@ -49,16 +49,23 @@ rules AS (
             SELECT 1 FROM visit_rules o
             WHERE o.community_id = cm.community_id AND o.tag = r.tag AND o.role = r.role AND o.kind = r.kind)))
 ),
-due AS (
-    SELECT pg.place_id, h.id AS household_id, r.role, CAST(ceil(:days / CAST(r.interval_days AS numeric)) AS int) AS n
+tagged AS MATERIALIZED (
+    SELECT pg.place_id, coalesce(pg.community_id, 0) AS community, h.id AS household_id, t.tag
     FROM households h
     JOIN pg ON pg.grid_id = h.grid_id
-    JOIN rules r ON r.community_id IS NOT DISTINCT FROM pg.community_id AND r.tag = ANY (h.tags)
+    CROSS JOIN LATERAL unnest(h.tags) AS t(tag)
+    WHERE h.tags <> '{{}}'
+),
+due AS MATERIALIZED (
+    SELECT tg.place_id, tg.household_id, r.role, CAST(ceil(:days / CAST(r.interval_days AS numeric)) AS int) AS n
+    FROM tagged tg JOIN rules r ON r.community = tg.community AND r.tag = tg.tag
 ),
 done AS (
     SELECT v.household_id, v.role, count(*) AS n
     FROM visits v
-    WHERE v.household_id IN (SELECT household_id FROM due) AND v.visited_at >= :start AND v.visited_at < :end
+    JOIN households h ON h.id = v.household_id
+    JOIN pg ON pg.grid_id = h.grid_id
+    WHERE h.tags <> '{{}}' AND v.visited_at >= :start AND v.visited_at < :end
     GROUP BY v.household_id, v.role
 )
 SELECT due.place_id, sum(due.n) AS due, sum(least(coalesce(done.n, 0), due.n)) AS done,
