@@ -437,3 +437,41 @@ def test_a_fulfilment_before_the_commitment_or_in_the_future_is_refused(world):
     future = _patch(world, "secretary", made["id"], {"fulfilled_at": "2999-01-01T00:00:00+08:00"})
     assert early.status_code == future.status_code == 400
     assert _patch(world, "leader", made["id"], {}).json()["state"] == "fulfilled"
+
+
+def test_the_table_refuses_a_commitment_of_no_party_member_and_outlives_a_household(world):
+    from sqlalchemy.exc import IntegrityError
+
+    engine = world["engine"]
+    insert = "INSERT INTO commitments (household_id, user_id, year, content, promised_by) VALUES (:h, :u, 2026, 'x', "
+    for household, user, constraint in (
+        (world["a_plain"][0], None, "commitments_party_household"),
+        (None, None, "commitments_member"),
+        (None, world["party_id"] + 10_000, "commitments_party_user"),
+    ):
+        with pytest.raises(IntegrityError) as refused, engine.begin() as conn:
+            conn.execute(text(insert + "'2026-12-31')"), {"h": household, "u": user})
+        assert refused.value.orig.diag.constraint_name == constraint  # type: ignore[union-attr]
+    with engine.connect() as conn, conn.begin() as tx:
+        household = world["b_party"][0]
+        made = conn.scalar(text(insert + "'2026-12-31') RETURNING id"), {"h": household, "u": None})
+        row = conn.execute(text("SELECT grid_id, community_id FROM commitments WHERE id = :id"), {"id": made}).one()
+        assert row.community_id == world["b"] and row.grid_id is not None  # from the household
+        conn.execute(text("DELETE FROM households WHERE id = :h"), {"h": household})
+        assert conn.scalar(text("SELECT household_id FROM commitments WHERE id = :id"), {"id": made}) is None
+        tx.rollback()
+
+
+def test_row_level_security_keeps_a_secretary_to_their_places(world, database_url):
+    from api.storage import database, transaction, user_scope
+
+    app_engine = database.make_engine(database.app_database_url(database_url))
+    try:
+        with world["engine"].connect() as conn:
+            secretary = conn.scalar(text("SELECT id FROM users WHERE login = 'secretary'"))
+            in_b = conn.scalar(text("SELECT count(*) FROM commitments WHERE community_id = :b"), {"b": world["b"]})
+        with transaction(app_engine, scope=user_scope(secretary)) as conn:
+            seen = conn.execute(text("SELECT community_id, count(*) FROM commitments GROUP BY 1")).all()
+        assert in_b > 0 and dict(seen).keys() == {world["a"]}
+    finally:
+        app_engine.dispose()
