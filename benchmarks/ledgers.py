@@ -8,7 +8,7 @@ about one hazard per 10 households and one request per 5, states and ratings dra
 Timed, p50 / p95 over --repeat calls: GET /kpis for every community of the district (admin), every grid of a street
 (street leader) and one community (secretary); each ledger of a community (secretary) and of a street (leader).
 
-    python benchmarks/ledgers.py [--scale 34] [--repeat 10]
+    python benchmarks/ledgers.py [--scale 34] [--repeat 10] [--keep]
 """
 
 import argparse
@@ -77,17 +77,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=DISTRICT_SCALE)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--keep", action="store_true", help="keep the database (and reuse a kept one)")
     args = parser.parse_args()
 
     base = Settings()
     url = make_url(base.database_url).set(database="gridmap_bench_ledgers").render_as_string(hide_password=False)
-    database.drop_database(url)
+    if not args.keep:
+        database.drop_database(url)
+    fresh = database.create_database(url)
     database.init_database(url)
     owner = database.make_engine(url)
     try:
-        started = time.perf_counter()
-        load_sample(owner, generate_sample(scale=args.scale), id_hash_key=KEY)
-        print(f"sample scale {args.scale:g} loaded in {time.perf_counter() - started:.0f} s")
+        if fresh:
+            started = time.perf_counter()
+            load_sample(owner, generate_sample(scale=args.scale), id_hash_key=KEY)
+            print(f"sample scale {args.scale:g} loaded in {time.perf_counter() - started:.0f} s")
         with transaction(owner, scope=SYSTEM) as conn:
             if not conn.scalar(text("SELECT EXISTS (SELECT 1 FROM visits)")):
                 started = time.perf_counter()
@@ -151,7 +155,8 @@ def main() -> None:
                 print(f"{name:40} {p50:9.1f} {p95:9.1f}  {size}")
     finally:
         owner.dispose()
-        database.drop_database(url)
+        if not args.keep:
+            database.drop_database(url)
 
 
 if __name__ == "__main__":
