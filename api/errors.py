@@ -11,9 +11,11 @@ from gis.errors import LayerError
 
 class GridmapError(Exception):
     """A domain error with a message meant for the user; its status and code are in `ERRORS`, and `headers` are
-    sent with it (e.g. Retry-After)."""
+    sent with it (e.g. Retry-After). `fields` are added to the ``{code, detail}`` body for a client to act on
+    (e.g. the current version of a case)."""
 
     headers: dict[str, str] = {}
+    fields: dict[str, object] = {}
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -95,10 +97,6 @@ class InvalidPeriod(GridmapError):
     """A ledger's or KPI's period that cannot be: it ends before it starts, or spans more than a year."""
 
 
-class InvalidTransition(GridmapError):
-    """A change a record's state does not allow (a commitment cancelled cannot be fulfilled)."""
-
-
 class Forbidden(GridmapError):
     """Signed in, but the role may not do this, or a cookie-authenticated write lacks its CSRF token."""
 
@@ -142,6 +140,56 @@ class UnknownHouseholds(RegisterError):
     refused whole, since a resident stored under the wrong household would be looked after by the wrong people."""
 
 
+class CaseConflict(GridmapError):
+    """A change of a case (a hazard, a request) that conflicts with its current state or version."""
+
+
+class StaleVersion(CaseConflict):
+    """The version a change was made against is not the case's current one: someone else changed it first."""
+
+    def __init__(self, detail: str, current_version: int) -> None:
+        super().__init__(detail)
+        self.fields = {"current_version": current_version}
+
+
+class InvalidTransition(CaseConflict):
+    """The action is not allowed from the case's current state."""
+
+    def __init__(self, detail: str, state: str, action: str) -> None:
+        super().__init__(detail)
+        self.fields = {"state": state, "action": action}
+
+
+class ClientIdConflict(GridmapError):
+    """A client_id (made by a phone for an entry sent offline) already stored with a different content."""
+
+
+class Unprocessable(GridmapError):
+    """A well-formed body that refers to something not stored or not the user's: a photo not uploaded, an unknown
+    category, a location in none of the user's grids."""
+
+
+class UnknownPhoto(Unprocessable):
+    """An entry refers by ``photo_sha256`` to a photo that was not uploaded (PUT /photos/{sha256} first)."""
+
+
+class InvalidEntry(Unprocessable):
+    """An entry (a visit, a photo) whose content the API refuses though its form is right: a time in the future, a
+    photo whose bytes are not the type or hash it claims. The message names the field."""
+
+
+class UnknownCategory(Unprocessable):
+    """A hazard category (or another vocabulary's code) that is not stored or no longer active."""
+
+
+class OutsideYourPlaces(Unprocessable):
+    """A location in none of the user's grids."""
+
+
+class PayloadTooLarge(GridmapError):
+    """A body over its size limit (a photo over GRIDMAP_PHOTO_MAX_BYTES)."""
+
+
 # The one place a status is chosen: the first class of an error's MRO found here gives its status and code.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotFound: (404, "not_found"),
@@ -162,12 +210,21 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotAuthenticated: (401, "not_authenticated"),
     Forbidden: (403, "forbidden"),
     InvalidPeriod: (422, "invalid_period"),
-    InvalidTransition: (409, "invalid_transition"),
     IdNumberTaken: (409, "id_number_taken"),
     TooManyAttempts: (429, "too_many_attempts"),
     UnknownHouseholds: (422, "unknown_households"),
     RegisterError: (422, "invalid_register"),
     ResidentDataError: (422, "invalid_resident_data"),
+    StaleVersion: (409, "stale_version"),
+    InvalidTransition: (409, "invalid_transition"),
+    CaseConflict: (409, "conflict"),
+    ClientIdConflict: (409, "client_id_conflict"),
+    UnknownPhoto: (422, "unknown_photo"),
+    UnknownCategory: (422, "unknown_category"),
+    OutsideYourPlaces: (422, "outside_your_places"),
+    InvalidEntry: (422, "invalid_entry"),
+    Unprocessable: (422, "unprocessable"),
+    PayloadTooLarge: (413, "payload_too_large"),
     GridmapError: (400, "error"),
 }
 

@@ -1,5 +1,7 @@
 """Errors to clients as ``{code, detail}``: domain errors with the status and code of api.errors.ERRORS, a 422
-naming each problem, and a 500 that never carries exception text."""
+naming each problem, and a 500 that never carries exception text. Under /open311/ the same errors take the
+GeoReport v2 form, ``[{"code": status, "description": …}]``, with 400 for what is 422 elsewhere (the spec: 404 for
+what does not exist, 403 for a missing or wrong api_key, 400 for the rest)."""
 
 import logging
 
@@ -13,26 +15,45 @@ from api.errors import ERRORS, status_and_code, validation_detail
 logger = logging.getLogger("gridmap")
 
 
+OPEN311_PREFIX = "/open311/"
+
+
 def _body(code: str, detail: object) -> dict:
     return {"code": code, "detail": detail}
 
 
+def _response(
+    request: Request,
+    status: int,
+    code: str,
+    detail: object,
+    headers: dict[str, str] | None = None,
+    fields: dict[str, object] | None = None,
+) -> JSONResponse:
+    """``{code, detail}`` and the error's own fields (a stale version's current one …); the spec's list under
+    /open311/."""
+    if request.url.path.startswith(OPEN311_PREFIX):
+        status = 400 if status == 422 else status
+        return JSONResponse([{"code": status, "description": str(detail)}], status_code=status, headers=headers)
+    return JSONResponse(_body(code, detail) | (fields or {}), status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         status, code = status_and_code(exc) or (500, "internal_error")
-        return JSONResponse(_body(code, str(exc)), status_code=status, headers=getattr(exc, "headers", None))
+        return _response(request, status, code, str(exc), getattr(exc, "headers", None), getattr(exc, "fields", {}))
 
     for error in ERRORS:  # Starlette picks the handler by the error's MRO, so every listed class is covered
         app.add_exception_handler(error, domain_error)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(_body("invalid_parameter", validation_detail(exc.errors())), status_code=422)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _response(request, 422, "invalid_parameter", validation_detail(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not_found" if exc.status_code == 404 else "http_error"
-        return JSONResponse(_body(code, exc.detail), status_code=exc.status_code)
+        return _response(request, exc.status_code, code, exc.detail)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -42,4 +63,4 @@ def install_error_handlers(app: FastAPI) -> None:
         route = getattr(request.scope.get("route"), "path", None) or "(no route)"
         request_id = request.scope.get("state", {}).get("request_id", "-")
         logger.error("unhandled %s in %s %s (request %s)", type(exc).__name__, request.method, route, request_id)
-        return JSONResponse(_body("internal_error", "internal error"), status_code=500)
+        return _response(request, 500, "internal_error", "internal error")

@@ -21,6 +21,7 @@ from api.routers import (
     commitments,
     coverage,
     grids,
+    hazards,
     health,
     households,
     kpis,
@@ -28,11 +29,18 @@ from api.routers import (
     ledgers,
     login,
     maps,
+    open311,
+    photos,
+    requests,
     residents,
+    visit_rules,
+    visits,
+    visits_due,
     workload,
 )
 from api.settings import Settings, get_settings, id_hash_key
 from api.storage.database import app_database_url, make_engine
+from api.tour_graphs import TourGraphs
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "maps" / "static"
 
@@ -73,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.keys = keys
     app.state.coverage_cache = CoverageCache()
+    app.state.tour_graphs = TourGraphs()
     app.state.map_cache = MapPageCache(
         max_entries=settings.map_cache_entries, max_bytes=int(settings.map_cache_mb * 2**20)
     )
@@ -87,7 +96,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workload.router)
     app.include_router(households.router)
     app.include_router(residents.router)
+    app.include_router(hazards.router)
+    app.include_router(requests.router)
+    app.include_router(requests.services_router)
+    app.include_router(open311.router)
     app.include_router(grids.router)
+    app.include_router(visit_rules.router)
+    app.include_router(visits_due.router)
+    app.include_router(visits.router)
+    app.include_router(photos.router)
     app.include_router(maps.router)
     app.include_router(commitments.router)
     app.include_router(ledgers.router)

@@ -35,12 +35,21 @@ JSON_MEDIA_TYPE = re.compile(r"application/([a-z0-9.+-]+\+)?json", re.IGNORECASE
 # The writes that are forms by their nature (OAuth2's password flow, the browser's sign-in and sign-out); they check
 # a CSRF token of their own (api.routers.login) or set no cookie (/auth/token). Other sites are refused all the same.
 FORM_PATHS = frozenset({"/auth/token", "/login", "/logout"})
+# Open311 GeoReport v2 posts forms by its spec; they are signed by the partner's api_key, never by a cookie.
+FORM_PREFIXES = ("/open311/",)
 FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+# Raw uploads: PUT /photos/{sha256} takes the image itself, checked by its endpoint (type, hash, size). A browser
+# sends a PUT, or a body of these types, to another site only after a CORS preflight gridmap never grants.
+RAW_UPLOAD_PREFIXES = ("/photos/",)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str) -> None:
-    """A ``{code, detail}`` refusal; the connection is closed after it, since the body may be left unread."""
-    response = JSONResponse({"code": code, "detail": detail}, status_code=status, headers={"Connection": "close"})
+    """A ``{code, detail}`` refusal (under /open311/, the GeoReport v2 form, as api.handlers answers there); the
+    connection is closed after it, since the body may be left unread."""
+    body: object = {"code": code, "detail": detail}
+    if scope.get("path", "").startswith(FORM_PREFIXES):
+        body = [{"code": status, "description": detail}]
+    response = JSONResponse(body, status_code=status, headers={"Connection": "close"})
     await response(scope, receive, send)
 
 
@@ -168,7 +177,7 @@ class SameOriginWrites:
 
     On POST, PUT, PATCH and DELETE: a body, or any declared Content-Type, must be JSON (415); ``Sec-Fetch-Site``
     must not say cross-site or same-site, and an ``Origin`` header must name this server (403). Requests without
-    these headers (curl, scripts, the CLI's clients) pass. `FORM_PATHS` take form bodies too.
+    these headers (curl, scripts, the CLI's clients) pass. `FORM_PATHS` and `FORM_PREFIXES` take form bodies too.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -189,7 +198,11 @@ class SameOriginWrites:
             return
         content_type = headers.get("content-type")
         media_type = (content_type or "").split(";")[0].strip().lower()
-        if scope["path"] in FORM_PATHS and media_type in FORM_MEDIA_TYPES:
+        form_path = scope["path"] in FORM_PATHS or scope["path"].startswith(FORM_PREFIXES)
+        if form_path and media_type in FORM_MEDIA_TYPES:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "PUT" and scope["path"].startswith(RAW_UPLOAD_PREFIXES):
             await self.app(scope, receive, send)
             return
         has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
@@ -202,14 +215,25 @@ class SameOriginWrites:
 
 class BodyLimit:
     """Refuses a body larger than `max_bytes` (413) without reading it: a declared Content-Length is checked up
-    front; a chunked body is read here up to the limit, and handed on only when it fits."""
+    front; a chunked body is read here up to the limit, and handed on only when it fits. `uploads` give other
+    limits to PUTs under some path prefixes (photos: GRIDMAP_PHOTO_MAX_BYTES), whose endpoints read the body as a
+    stream under the same cap."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, uploads: dict[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = uploads or {}
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        if scope["method"] == "PUT":
+            for prefix, limit in self.uploads.items():
+                if scope["path"].startswith(prefix):
+                    return limit
+        return self.max_bytes, "GRIDMAP_MAX_BODY_BYTES"
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"the request body is larger than the limit of {self.max_bytes} bytes (GRIDMAP_MAX_BODY_BYTES)"
+        limit, setting = self._limit(scope)
+        detail = f"the request body is larger than the limit of {limit} bytes ({setting})"
         await _refuse(scope, receive, send, 413, "payload_too_large", detail)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -218,8 +242,9 @@ class BodyLimit:
             return
         headers = Headers(scope=scope)
         length = headers.get("content-length")
+        max_bytes, _ = self._limit(scope)
         if length is not None:  # the server holds the body to this length (and refuses a malformed one)
-            if length.isdigit() and int(length) > self.max_bytes:
+            if length.isdigit() and int(length) > max_bytes:
                 await self._too_large(scope, receive, send)
                 return
             await self.app(scope, receive, send)
@@ -235,7 +260,7 @@ class BodyLimit:
                 return
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
+            if size > max_bytes:
                 await self._too_large(scope, receive, send)
                 return
             if not message.get("more_body", False):
@@ -330,7 +355,13 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         (UnexpectedErrors, {"handler": app.exception_handlers[Exception]}),
         (AllowedHosts, {"allowed_hosts": allowed_hosts(settings)}),
         (SameOriginWrites, {}),
-        (BodyLimit, {"max_bytes": settings.max_body_bytes}),
+        (
+            BodyLimit,
+            {
+                "max_bytes": settings.max_body_bytes,
+                "uploads": {"/photos/": (settings.photo_max_bytes, "GRIDMAP_PHOTO_MAX_BYTES")},
+            },
+        ),
     ]
     for cls, options in reversed(layers):
         app.add_middleware(cls, **options)

@@ -33,12 +33,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _error("Not signed in, or the token or session is not valid (any more); WWW-Authenticate: Bearer"),
     403: _error("A write from another site (api.middleware), a role that may not, a cookie write without CSRF token"),
     404: _error("No such street, community, grid, point or layer (detail names it)"),
-    409: _error("Not possible in the stored state yet (no coverage, no assignment, grids already there)"),
+    409: _error(
+        "Not possible in the stored state (no coverage, no assignment, grids already there); a case changed since the "
+        "version sent (stale_version, with current_version) or an action its state does not allow "
+        "(invalid_transition, with state and action); a client_id already used for other content"
+    ),
     413: _error("The body is larger than GRIDMAP_MAX_BODY_BYTES (api.middleware)"),
     415: _error("A write whose body is not JSON (api.middleware)"),
     422: _error(
         "A parameter or body field does not match this schema, or residents' data (an ID number, a phone, a register) "
-        "is refused (detail names each problem)"
+        "is refused, or a body refers to a photo not uploaded, an unknown category or a location outside your grids "
+        "(detail names each problem)"
     ),
     429: _error("Too many failed sign-ins for this login or from this address; Retry-After says when to try again"),
     503: _error("The database does not answer"),

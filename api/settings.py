@@ -4,6 +4,7 @@ derived from them that more than one part of gridmap checks the same way (the ke
 import logging
 import os
 import secrets
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -123,6 +124,30 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest request body (413 above it). The largest legitimate body, a 50-change "
         "/coverage/scenario, is under 20 kB; layer files are imported by the CLI.",
+    )
+    open311_public_reads: bool = Field(
+        default=True,
+        description="Open311 GET requests without an api_key: answered with service, status, times, agency and the "
+        "grid's point only (true), or refused with 403 (false). With a partner's key: its own requests in full.",
+    )
+
+    photo_max_bytes: int = Field(
+        default=5 * 2**20, ge=1024, le=50 * 2**20, description="Largest photo (PUT /photos/{sha256}; 413 above it)."
+    )
+    visit_future_minutes: float = Field(
+        default=5.0, ge=0, le=1440, description="How far in the future a visit's time may lie (a phone's clock)."
+    )
+    visit_far_m: float = Field(
+        default=200.0, gt=0, description="A visit's GPS point farther than this from the household's building: flagged."
+    )
+    visits_since: date | None = Field(
+        default=None,
+        description="The day visits started being counted: a household never visited is due since then. Default: "
+        "1 January of the current year (China time).",
+    )
+    visit_batch_max: int = Field(default=100, ge=1, le=1000, description="Most visits in one POST /visits/batch.")
+    tour_time_limit_ms: float = Field(
+        default=20.0, gt=0, le=10_000, description="Time cap of the walking-order search of GET /visits/due."
     )
 
 

@@ -1,34 +1,38 @@
-"""The API under load on the sample street: concurrent clients mixing coverage statistics and map pages, over
-loopback only (127.0.0.1), for a bounded time, against a server started here (uvicorn, one process, a free port)
-and a scratch PostGIS database (``gridmap_bench_load``, dropped at the end unless ``--keep-db``).
+"""The API under load, over loopback only (127.0.0.1), for a bounded time, against a server started here (uvicorn,
+one process, a free port) and a scratch PostGIS database (``gridmap_bench_load``, dropped at the end unless
+``--keep-db``). Two scenarios:
 
-Each client loops until the time is up, by default without pause (a closed loop, as the review measured: latency =
-clients / throughput; ``--think-ms`` adds a random pause), picking at random (seeded) ``/coverage/stats?by=grid``,
-``/maps/overview`` or ``/maps/coverage?service_type=elderly_care&profile=elderly`` (50 / 40 / 10 % by default).
-Map requests behave like browsers: a client that holds a page's ETag revalidates with If-None-Match on
-``--revalidate`` of its map requests and loads the page afresh otherwise. Printed per endpoint and status: count,
-p50/p95/p99/max, errors; in all: requests per second, CPU time of the server and of the clients (they share the
-machine), and the server's resident memory before, at its peak (VmHWM) and after each round.
+``--scenario field`` (default): grid workers' daily mix on the district sample (gis.sample.DISTRICT_SCALE, with
+its year of field work). ``--clients`` workers (default 50), each signed in with their own account scoped to one
+grid, loop: their due list (``GET /visits/due`` from a point of their grid), a visit to the first household due
+(``POST /visits``; with ``--retry-share`` the same request is sent again, as a phone does when the answer was lost:
+it must come back 200 with the original), now and then a hazard (``POST /hazards``) and the open requests of the
+grid (``GET /requests``). After each round the database is asked: every acknowledged visit and hazard is stored
+exactly once, and nothing unacknowledged is (rows stored = rows acknowledged).
+
+``--scenario planners``: the planners' mix on the sample street: ``/coverage/stats?by=grid``, ``/maps/overview``
+and ``/maps/coverage`` (50 / 40 / 10 % by default), signed in as a planner; map requests revalidate with
+If-None-Match on ``--revalidate`` of them.
+
+Each client loops until the time is up without pause (a closed loop: latency = clients / throughput; ``--think-ms``
+adds a random pause). Printed per endpoint and status: count, p50/p95/p99/max, errors; in all: requests per second,
+CPU time of the server and of the clients (they share the machine), and the server's resident memory.
 
 Peer: the same load on another checkout (``--app-dir DIR``, repeatable; e.g. a git worktree of the previous
 commit), each started in turn on the same database, machine and settings; the table at the end sets them side by
-side. The server imports the code of its own directory (checked: it prints ``api.__file__``), not the editable
-install of this one.
+side. The server imports the code of its own directory (checked: it prints ``api.__file__``).
 
-    python benchmarks/load.py [--seconds 30] [--clients 20] [--app-dir /tmp/gridmap-before --app-dir .]
+    python benchmarks/load.py [--scenario field] [--seconds 60] [--clients 50] [--app-dir DIR ...]
 """
 
 import argparse
 import os
 import random
-import socket
-import statistics
-import subprocess
 import sys
 import threading
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -36,247 +40,253 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from api.accounts.roles import parse_scope  # noqa: E402
+from api.accounts.users import put_user  # noqa: E402
 from api.coverage_state import refresh  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from api.storage import database  # noqa: E402
+from api.storage import SYSTEM, connect, database  # noqa: E402
 from api.storage.imports import load_sample  # noqa: E402
-from gis.sample import generate_sample  # noqa: E402
+from benchmarks._harness import Round, load_round, print_round, quantile, start_server, stop_server  # noqa: E402
+from gis.sample import DISTRICT_SCALE, generate_sample  # noqa: E402
 
 ID_HASH_KEY = b"the benchmark's own key: its residents are fictional"  # a scratch database; no file kept
-
-HOST = "127.0.0.1"  # loopback only, never a flag
+PASSWORD = "the load benchmark's password"  # accounts of a scratch database
 DATABASE = "gridmap_bench_load"
 STATS = "/coverage/stats?by=grid"
 OVERVIEW = "/maps/overview"
 COVERAGE = "/maps/coverage?service_type=elderly_care&profile=elderly"
-ENDPOINTS = (STATS, OVERVIEW, COVERAGE)
-# The server runs the code of its own directory: that directory first on sys.path, checked before serving.
-SERVER_CODE = """
-import os, sys
-app_dir = os.path.abspath(sys.argv[1])
-sys.path.insert(0, app_dir)
-import api
-where = os.path.dirname(os.path.dirname(os.path.abspath(api.__file__)))
-assert where == app_dir, f"api imported from {where}, not {app_dir}"
-print("server code:", api.__file__, flush=True)
-import uvicorn
-uvicorn.run("api.main:create_app", factory=True, host=sys.argv[2], port=int(sys.argv[3]), log_level="warning",
-            access_log=False)
-"""
+HAZARD_CATEGORIES = ("fire_lane", "sanitation", "electric", "falling_objects", "public_facility")
 
 
-@dataclass
-class Round:
-    label: str
-    seconds: float = 0.0
-    times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    rss_start_mb: float = float("nan")
-    rss_end_mb: float = float("nan")
-    peak_mb: float = float("nan")
-    server_cpu_s: float = float("nan")
-    client_cpu_s: float = float("nan")
-
-    @property
-    def requests(self) -> int:
-        return sum(len(t) for t in self.times.values()) + sum(self.errors.values())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def proc_mb(pid: int, key: str) -> float:
-    """VmRSS (now) or VmHWM (peak) of a process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def quantile(values: list[float], q: float) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
-
-
-def prepare_database(url: str) -> None:
+def prepare_database(url: str, scenario: str, clients: int) -> list[dict]:
+    """The sample loaded, the planner's coverage stored, and one account per client: the grid workers' (one grid
+    each, with a point inside it) or the planner's."""
     database.drop_database(url)
     database.init_database(url)
     engine = database.make_engine(url)
     try:
-        area = generate_sample()
-        load_sample(engine, area, id_hash_key=ID_HASH_KEY)
-        run, _ = refresh(engine, Settings(database_url=url))
+        start = time.perf_counter()
+        area = generate_sample(scale=DISTRICT_SCALE if scenario == "field" else 1.0)
+        counts = load_sample(engine, area, id_hash_key=ID_HASH_KEY)
         print(
-            f"sample street: {len(area.buildings)} buildings, {len(area.households)} households, "
-            f"{len(area.service_points)} service points; coverage stored ({run['counts']['rows']} rows)"
+            f"sample: {len(area.buildings)} buildings, {len(area.households)} households, {len(area.grids)} grids; "
+            f"generated and stored in {time.perf_counter() - start:.0f} s "
+            f"({', '.join(f'{k} {v}' for k, v in counts.items() if k in ('visits', 'hazards', 'requests'))})"
         )
+        del area
+        if scenario == "planners":
+            run, _ = refresh(engine, Settings(database_url=url))
+            print(f"coverage stored ({run['counts']['rows']} rows)")
+            with connect(engine, scope=SYSTEM) as conn:
+                street = conn.scalar(text("SELECT code FROM streets ORDER BY code LIMIT 1"))
+            scopes = [parse_scope(f"street:{street}")]
+            put_user(engine, "bench-planner", role="planner", scopes=scopes, password=PASSWORD)
+            return [{"login": "bench-planner"}] * clients
+        with connect(engine, scope=SYSTEM) as conn:
+            grids = conn.execute(
+                text(
+                    "SELECT g.code, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat "
+                    "FROM grids g CROSS JOIN LATERAL ST_PointOnSurface(g.geom) AS p(geom) "
+                    "WHERE EXISTS (SELECT 1 FROM households h WHERE h.grid_id = g.id) ORDER BY g.code LIMIT :n"
+                ),
+                {"n": clients},
+            ).all()
+        if len(grids) < clients:
+            raise SystemExit(f"the sample has {len(grids)} grids with households, fewer than {clients} clients")
+        workers = []
+        for number, (code, lon, lat) in enumerate(grids):
+            login = f"bench-worker-{number:03d}"
+            put_user(engine, login, role="grid_worker", scopes=[parse_scope(f"grid:{code}")], password=PASSWORD)
+            workers.append({"login": login, "grid_code": code, "lon": lon, "lat": lat})
+        return workers
     finally:
         engine.dispose()
 
 
-def start_server(app_dir: Path, url: str, tiles: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_TILES": tiles, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER_CODE, str(app_dir), HOST, str(port)],
-        cwd=app_dir,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline().strip()
-    if not line.startswith("server code:"):
-        proc.kill()
-        raise SystemExit(f"the server in {app_dir} did not start: {line!r}")
-    print(f"  {line}")
-    base = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=5).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit(f"the server in {app_dir} exited with {proc.returncode}")
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"the server in {app_dir} did not answer /health within 60 s")
+def sign_in(base: str, login: str) -> dict:
+    response = httpx.post(f"{base}/auth/token", data={"username": login, "password": PASSWORD}, timeout=60)
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def client_loop(base: str, number: int, args, deadline: float, result: Round, lock: threading.Lock) -> None:
+def timed(client: httpx.Client, result: Round, lock: threading.Lock, name: str, method: str, url: str, **kw):
+    """One request, its latency kept under `name` and its status; None on a transport error."""
+    start = time.perf_counter()
+    try:
+        response = client.request(method, url, **kw)
+    except httpx.HTTPError as exc:
+        with lock:
+            result.errors[f"{name} {type(exc).__name__}"] += 1
+        return None
+    elapsed = time.perf_counter() - start
+    with lock:
+        result.times[f"{name} {response.status_code}"].append(elapsed)
+    return response
+
+
+def field_loop(base: str, worker: dict, number: int, args, deadline: float, result: Round, lock, acked: dict) -> None:
+    """A grid worker's day, compressed: due list, visit (sometimes sent twice), hazard, requests."""
     rng = random.Random(number)
-    etags: dict[str, str] = {}
-    weights = (args.stats_share, 1 - args.stats_share - args.coverage_share, args.coverage_share)
-    with httpx.Client(base_url=base, timeout=120) as client:
+    position = {"lon": worker["lon"], "lat": worker["lat"]}
+    point = {"type": "Point", "coordinates": [worker["lon"], worker["lat"]]}
+    with httpx.Client(base_url=base, timeout=120, headers=worker["headers"]) as client:
         while time.monotonic() < deadline:
-            path = rng.choices(ENDPOINTS, weights)[0]
-            headers = {}
-            if path != STATS and path in etags and rng.random() < args.revalidate:
-                headers["If-None-Match"] = etags[path]
-            start = time.perf_counter()
-            try:
-                response = client.get(path, headers=headers)
-                elapsed = time.perf_counter() - start
-            except httpx.HTTPError as exc:
-                with lock:
-                    result.errors[f"{path} {type(exc).__name__}"] += 1
+            due = timed(client, result, lock, "GET /visits/due", "GET", "/visits/due", params=position)
+            if due is None or due.status_code != 200:
+                _error(result, lock, "GET /visits/due", due)
                 continue
-            if response.status_code not in (200, 304):
-                with lock:
-                    result.errors[f"{path} {response.status_code}"] += 1
-                continue
-            if "etag" in response.headers:
-                etags[path] = response.headers["etag"]
-            with lock:
-                result.times[f"{path} {response.status_code}"].append(elapsed)
-            if args.think_ms:  # a person reading the page: uniform, mean --think-ms
+            items = due.json().get("households") or due.json().get("items") or []
+            if items:
+                body = {
+                    "client_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "household_id": items[0]["household_id"],
+                    "kind": "routine",
+                    "visited_at": datetime.now(UTC).isoformat(),
+                    "location": point,
+                    "notes": "入户走访，情况正常",
+                }
+                sends = 2 if rng.random() < args.retry_share else 1
+                for attempt in range(sends):
+                    name = "POST /visits" if attempt == 0 else "POST /visits (retry)"
+                    response = timed(client, result, lock, name, "POST", "/visits", json=body)
+                    if response is not None and response.status_code in (200, 201):
+                        with lock:
+                            acked["visits"].add(body["client_id"])
+                    else:
+                        _error(result, lock, name, response)
+            if rng.random() < args.hazard_share:
+                body = {
+                    "client_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "category": rng.choice(HAZARD_CATEGORIES),
+                    "severity": rng.choice(("low", "medium", "high")),
+                    "location": point,
+                    "description": "楼道堆放杂物，影响通行",
+                }
+                response = timed(client, result, lock, "POST /hazards", "POST", "/hazards", json=body)
+                if response is not None and response.status_code in (200, 201):
+                    with lock:
+                        acked["hazards"].add(body["client_id"])
+                else:
+                    _error(result, lock, "POST /hazards", response)
+            params = {"grid_code": worker["grid_code"], "limit": 50}
+            response = timed(client, result, lock, "GET /requests", "GET", "/requests", params=params)
+            if response is None or response.status_code != 200:
+                _error(result, lock, "GET /requests", response)
+            if args.think_ms:
                 time.sleep(rng.uniform(0, 2 * args.think_ms) / 1000)
 
 
-def load_round(base: str, pid: int, args, label: str) -> Round:
-    result, lock = Round(label), threading.Lock()
-    result.rss_start_mb = proc_mb(pid, "VmRSS")
-    server_cpu, client_cpu = cpu_seconds(pid), time.process_time()
-    start = time.monotonic()
-    deadline = start + args.seconds
-    threads = [
-        threading.Thread(target=client_loop, args=(base, i, args, deadline, result, lock), daemon=True)
-        for i in range(args.clients)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=args.seconds + 180)  # bounded: a request in flight at the deadline may finish
-    result.seconds = time.monotonic() - start
-    result.server_cpu_s, result.client_cpu_s = cpu_seconds(pid) - server_cpu, time.process_time() - client_cpu
-    result.rss_end_mb = proc_mb(pid, "VmRSS")
-    result.peak_mb = proc_mb(pid, "VmHWM")
-    return result
+def _error(result: Round, lock: threading.Lock, name: str, response: httpx.Response | None) -> None:
+    if response is not None:  # a transport error is counted by `timed`
+        with lock:
+            result.errors[f"{name} {response.status_code}: {response.text[:120]}"] += 1
 
 
-def print_round(r: Round) -> None:
-    print(
-        f"  {r.label}: {r.requests} requests in {r.seconds:.1f} s = {r.requests / r.seconds:.1f} req/s; "
-        f"server RSS {r.rss_start_mb:.0f} MB before, peak {r.peak_mb:.0f} MB, {r.rss_end_mb:.0f} MB after"
-    )
-    print(
-        f"    CPU: server {r.server_cpu_s:.1f} s ({r.server_cpu_s / max(r.requests, 1) * 1000:.1f} ms per request), "
-        f"these clients {r.client_cpu_s:.1f} s, of {r.seconds * (os.cpu_count() or 1):.0f} CPU-s"
-    )
-    print(f"    {'endpoint':<66} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    for name in sorted(r.times):
-        t = [x * 1000 for x in r.times[name]]
-        print(
-            f"    {name:<66} {len(t):5d} {quantile(t, 0.5):8.1f} {quantile(t, 0.95):8.1f} "
-            f"{quantile(t, 0.99):8.1f} {max(t):8.1f}"
-        )
-    for name, n in sorted(r.errors.items()):
-        print(f"    error {name}: {n}")
-    if not r.errors:
-        print("    errors: 0")
+def planners_loop(base: str, worker: dict, number: int, args, deadline: float, result: Round, lock, acked) -> None:
+    rng = random.Random(number)
+    etags: dict[str, str] = {}
+    endpoints = (STATS, OVERVIEW, COVERAGE)
+    weights = (args.stats_share, 1 - args.stats_share - args.coverage_share, args.coverage_share)
+    with httpx.Client(base_url=base, timeout=120, headers=worker["headers"]) as client:
+        while time.monotonic() < deadline:
+            path = rng.choices(endpoints, weights)[0]
+            headers = {}
+            if path != STATS and path in etags and rng.random() < args.revalidate:
+                headers["If-None-Match"] = etags[path]
+            response = timed(client, result, lock, path, "GET", path, headers=headers)
+            if response is None or response.status_code not in (200, 304):
+                _error(result, lock, path, response)
+                continue
+            if "etag" in response.headers:
+                etags[path] = response.headers["etag"]
+            if args.think_ms:
+                time.sleep(rng.uniform(0, 2 * args.think_ms) / 1000)
 
 
-def run_app(app_dir: Path, url: str, args) -> list[Round]:
+def check_stored(url: str, acked: dict) -> str:
+    """Rows stored = rows acknowledged: each acknowledged client id once, and no other row of these accounts."""
+    engine = database.make_engine(url)
+    try:
+        with connect(engine, scope=SYSTEM) as conn:
+            lines = []
+            for table, by in (("visits", "user_id"), ("hazards", "reported_by")):
+                ids = sorted(acked[table])
+                stored = conn.scalar(
+                    text(f"SELECT count(*) FROM {table} WHERE client_id = ANY (CAST(:ids AS uuid[]))"), {"ids": ids}
+                )
+                ours = conn.scalar(
+                    text(
+                        f"SELECT count(*) FROM {table} t JOIN users u ON u.id = t.{by} "
+                        "WHERE u.login LIKE 'bench-worker-%' AND t.client_id IS NOT NULL"
+                    )
+                )
+                verdict = "ok" if stored == ours == len(ids) else "MISMATCH"
+                lines.append(
+                    f"{table}: {len(ids)} acknowledged, {stored} of them stored, {ours} stored in all: {verdict}"
+                )
+            return "; ".join(lines)
+    finally:
+        engine.dispose()
+
+
+def run_app(app_dir: Path, url: str, args, accounts: list[dict]) -> list[Round]:
     print(f"{app_dir}:")
     proc, base = start_server(app_dir, url, args.tiles)
+    loop = field_loop if args.scenario == "field" else planners_loop
     try:
-        # The planner's in-memory coverage is built on first use (as after any restart); not timed.
-        httpx.get(base + STATS, timeout=300).raise_for_status()
+        for account in accounts:  # signing in is not timed (argon2 is slow on purpose)
+            account["headers"] = sign_in(base, account["login"])
+        warm = STATS if args.scenario == "planners" else "/visits/due"
+        warm_params = {} if args.scenario == "planners" else {"lon": accounts[0]["lon"], "lat": accounts[0]["lat"]}
+        # in-memory state (coverage, walk network) is built on first use, as after any restart; not timed
+        httpx.get(base + warm, params=warm_params, headers=accounts[0]["headers"], timeout=600).raise_for_status()
         rounds = []
         for i in range(args.rounds):
-            rounds.append(load_round(base, proc.pid, args, f"round {i + 1}"))
+            acked: dict[str, set[str]] = {"visits": set(), "hazards": set()}
+
+            def client(number: int, deadline: float, result: Round, lock: threading.Lock) -> None:
+                loop(base, accounts[number], number, args, deadline, result, lock, acked)  # noqa: B023
+
+            rounds.append(load_round(proc.pid, args.clients, args.seconds, f"round {i + 1}", client))
             print_round(rounds[-1])
+            if args.scenario == "field":
+                print(f"    {check_stored(url, acked)}")
         return rounds
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of one round (bounded)")
-    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--scenario", choices=("field", "planners"), default="field")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of one round (bounded)")
+    parser.add_argument("--clients", type=int, default=None, help="default: 50 (field), 20 (planners)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds against the same server (memory over time)")
-    parser.add_argument("--stats-share", type=float, default=0.5, help="share of statistics requests")
-    parser.add_argument("--coverage-share", type=float, default=0.1, help="share of planner map requests")
-    parser.add_argument("--revalidate", type=float, default=0.5, help="share of map requests with If-None-Match")
+    parser.add_argument("--retry-share", type=float, default=0.2, help="field: share of visits sent twice")
+    parser.add_argument("--hazard-share", type=float, default=0.2, help="field: share of loops reporting a hazard")
+    parser.add_argument("--stats-share", type=float, default=0.5, help="planners: share of statistics requests")
+    parser.add_argument("--coverage-share", type=float, default=0.1, help="planners: share of planner map requests")
+    parser.add_argument("--revalidate", type=float, default=0.5, help="planners: map requests with If-None-Match")
     parser.add_argument("--think-ms", type=float, default=0.0, help="mean pause between a client's requests")
     parser.add_argument("--tiles", default="openstreetmap", help="GRIDMAP_TILES of the server")
     parser.add_argument("--app-dir", type=Path, action="append", help="checkout to serve (repeatable; default: this)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
-    if not 0 < args.seconds <= 600 or not 0 < args.clients <= 200:
-        raise SystemExit("--seconds must be in (0, 600] and --clients in (0, 200]")
+    args.clients = args.clients or (50 if args.scenario == "field" else 20)
+    if not 0 < args.seconds <= 120 or not 0 < args.clients <= 200:
+        raise SystemExit("--seconds must be in (0, 120] and --clients in (0, 200]")
     if not (0 <= args.stats_share and 0 <= args.coverage_share and args.stats_share + args.coverage_share <= 1):
         raise SystemExit("--stats-share and --coverage-share must be shares that add up to at most 1")
     app_dirs = [d.resolve() for d in (args.app_dir or [ROOT])]
 
     url = make_url(Settings().database_url).set(database=DATABASE).render_as_string(hide_password=False)
-    prepare_database(url)
-    print(
-        f"{args.clients} clients for {args.seconds:g} s per round; of requests {args.stats_share:.0%} statistics, "
-        f"{1 - args.stats_share - args.coverage_share:.0%} overview map, {args.coverage_share:.0%} planner map; "
-        f"If-None-Match on {args.revalidate:.0%} of map requests that hold an ETag; pause {args.think_ms:g} ms; "
-        f"{os.cpu_count()} CPUs"
-    )
+    accounts = prepare_database(url, args.scenario, args.clients)
+    print(f"{args.scenario}: {args.clients} clients for {args.seconds:g} s per round; {os.cpu_count()} CPUs")
     try:
-        results = {app_dir: run_app(app_dir, url, args) for app_dir in app_dirs}
+        results = {app_dir: run_app(app_dir, url, args, [dict(a) for a in accounts]) for app_dir in app_dirs}
     finally:
         if not args.keep_db:
             database.drop_database(url)

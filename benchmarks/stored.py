@@ -1,5 +1,6 @@
 """The server path on the generator's district, in a scratch PostGIS database (``gridmap_bench_stored``, dropped at
-the end): load the sample, compute and store coverage, read statistics, what-if scenarios, 中心户 assignment.
+the end): load the sample (and, timed apart, its year of field work), compute and store coverage, read statistics,
+what-if scenarios, 中心户 assignment.
 
 Peer, measured in the same run on the same stored tables: the SQL-only way a PostGIS user would get 15-minute
 coverage — pgRouting ``pgr_drivingDistance`` (equicost) from each service point's nearest walk node, and each
@@ -31,7 +32,8 @@ from api.storage import SYSTEM, connect, database, transaction  # noqa: E402
 from api.storage.coverage import BUILDINGS_SQL, EDGES_SQL, NODES_SQL, SERVICES_SQL  # noqa: E402
 from api.storage.coverage_stats import STATS_CACHE, gap_stats, uncovered_geojson  # noqa: E402
 from api.storage.frames import read_frame  # noqa: E402
-from api.storage.imports import load_sample  # noqa: E402
+from api.storage.imports import SAMPLE_SOURCE, load_sample  # noqa: E402
+from api.storage.sample_history import load_sample_history  # noqa: E402
 from api.stored_centers import assign_and_store  # noqa: E402
 from gis.sample import DISTRICT_SCALE, generate_sample  # noqa: E402
 
@@ -98,8 +100,11 @@ def main() -> None:
             f"sample scale {args.scale:g}: {len(area.buildings)} buildings, {len(area.households)} households, "
             f"{len(area.walk_edges)} walk edges, {len(area.service_points)} service points ({t:.1f} s)"
         )
-        _, t = timed(load_sample, engine, area, id_hash_key=ID_HASH_KEY)
+        _, t = timed(load_sample, engine, area, id_hash_key=ID_HASH_KEY, history=False)
         print(f"load into PostGIS (COPY + upsert):          {t:8.2f} s")
+        counts, t = timed(load_sample_history, engine, area, source=SAMPLE_SOURCE)
+        print(f"+ a year of field work (generate + store):  {t:8.2f} s  ({counts['visits']} visits, "
+              f"{counts['hazards']} hazards, {counts['requests']} requests)")  # fmt: skip
         del area
 
         (run, state), t_cold = timed(refresh, engine, settings)

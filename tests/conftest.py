@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from api.settings import Settings
-from api.storage import database, layers
+from api.storage import database, layers, visits
 from api.storage.imports import load_sample
 from gis.sample import Generated, generate_sample
 
@@ -75,22 +76,30 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def empty_tables(engine: Engine) -> None:
     """Every layer and derived table emptied (importers commit their own transactions), the accounts (a party
-    member's account refers to a 中心户, so TRUNCATE … CASCADE would empty them anyway), the residents (emptied by
-    CASCADE with the households too) and the audit log."""
+    member's account refers to a 中心户, so TRUNCATE … CASCADE would empty them anyway), the residents and the field
+    work (emptied by CASCADE with the households too) and the audit log; the default visit rules put back."""
     with engine.begin() as conn:
         derived = ["building_coverage", "coverage_runs", "center_assignments", "center_runs"]
         accounts = ["users", "sign_in_failures"]  # user_scopes and auth_sessions by CASCADE
         personal = ["residents", "audit_log"]
         tables = ", ".join([*layers.LAYERS, "grid_worker_grids", "import_runs", *derived, *accounts, *personal])
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # visit_rules refer to communities, so CASCADE empties them: the seeded defaults are put back; the field
+        # work's other tables (visits, hazards, requests …) are emptied by CASCADE through households and users
+        conn.execute(text("TRUNCATE photos CASCADE"))
+        visits.seed_default_rules(conn)
+
+
+HISTORY_UNTIL = date(2026, 11, 30)  # the last day of the sample's year of field work in the tests (a Monday)
 
 
 @contextmanager
-def sample_loaded(engine: Engine) -> Iterator[Generated]:
-    """The sample street loaded into emptied tables for a module's tests, emptied again afterwards."""
+def sample_loaded(engine: Engine, *, history: bool = False) -> Iterator[Generated]:
+    """The sample street loaded into emptied tables for a module's tests, emptied again afterwards; with `history`
+    its year of field work up to `HISTORY_UNTIL` (it adds ~3 s, so only the tests that read it ask for it)."""
     empty_tables(engine)
     area = generate_sample()
-    load_sample(engine, area, id_hash_key=ID_HASH_KEY)
+    load_sample(engine, area, id_hash_key=ID_HASH_KEY, history=history, until=HISTORY_UNTIL)
     try:
         yield area
     finally:

@@ -32,6 +32,7 @@ MAPS_MUST_NOT_IMPORT = ("api", "sqlalchemy", "geoalchemy2", "psycopg2")
 STORAGE_MUST_NOT_IMPORT = ("fastapi", "starlette", "api.routers", "api.cli", "typer")
 RESIDENTS_MUST_NOT_IMPORT = ("sqlalchemy", "geoalchemy2", "psycopg2", "fastapi", "starlette", "typer")
 RESIDENTS_MAY_IMPORT_FROM_API = ("api.residents", "api.errors", "api.privacy")
+WORKFLOWS_MAY_IMPORT_FROM_API = ("api.workflows", "api.errors")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,18 @@ def residents_stay_pure(module: Module) -> list[str]:
     ]
 
 
+def workflows_stay_pure(module: Module) -> list[str]:
+    """api.workflows (the case state machines) is pure: no database, HTTP or CLI; of api only the errors."""
+    if not _within(module.name, ("api.workflows",)):
+        return []
+    return [
+        f"{module.path}:{line} imports {name}"
+        for line, name in module.imports()
+        if _within(name, RESIDENTS_MUST_NOT_IMPORT)
+        or (_within(name, ("api",)) and not _within(name, WORKFLOWS_MAY_IMPORT_FROM_API))
+    ]
+
+
 def no_private_module_of_another_gis_package(module: Module) -> list[str]:
     """`gis.a` may use `gis.a._x`; nothing outside `gis.a` may (tests of the package aside)."""
     own = ".".join(module.name.split(".")[:2])
@@ -175,6 +188,7 @@ HOLDING = [
     maps_reads_no_database,
     storage_knows_no_http,
     residents_stay_pure,
+    workflows_stay_pure,
     no_private_module_of_another_gis_package,
     routers_hold_no_sql,
     connections_opened_only_in_storage,
@@ -204,6 +218,9 @@ PLANTED = [
     (residents_stay_pure, "api.residents.register", "from sqlalchemy import text\n"),
     (residents_stay_pure, "api.residents.register", "from api.storage import transaction\n"),
     (residents_stay_pure, "api.residents.register", "from ..settings import Settings\n"),
+    (workflows_stay_pure, "api.workflows.hazards", "from api.storage import hazards\n"),
+    (workflows_stay_pure, "api.workflows.hazards", "from fastapi import HTTPException\n"),
+    (workflows_stay_pure, "api.workflows.hazards", "from api.access import MANAGING\n"),
     (no_private_module_of_another_gis_package, "gis.coverage.run", "from gis.centers._flow import solve\n"),
     (no_private_module_of_another_gis_package, "gis.coverage.run", "from gis.centers import _flow\n"),
     (routers_hold_no_sql, "api.routers.maps", "def f(conn):\n    return conn.scalar(q)\n"),
@@ -227,6 +244,7 @@ def test_a_planted_violation_is_caught(rule, name, source):
 
 
 ALLOWED = [
+    (workflows_stay_pure, "api.workflows.hazards", "from api.errors import Forbidden\nfrom . import STAY\n"),
     (no_private_module_of_another_gis_package, "gis.centers.run", "from gis.centers._flow import solve\n"),
     (no_private_module_of_another_gis_package, "gis.centers", "from ._flow import solve\n"),
     (gis_stays_pure, "gis.coverage.report", "import geopandas as gpd\nfrom gis.crs import to_metric\n"),

@@ -80,11 +80,24 @@ def sample(
     scale: Annotated[float, typer.Option(help="Area multiplier (1 = one street; see data/sample.toml)")] = 1.0,
     seed: Annotated[int | None, typer.Option(help="Random seed (default from data/sample.toml)")] = None,
     load: Annotated[bool, typer.Option(help="Load into the database")] = True,
+    history: Annotated[
+        bool, typer.Option("--history/--no-history", help="With a year of field work (visits, hazards, requests)")
+    ] = True,
+    until: Annotated[
+        str | None, typer.Option(help="The day the year of field work ends, YYYY-MM-DD (default: today in China)")
+    ] = None,
 ) -> None:
-    """Generate the sample street (synthetic, the project's own) and load it."""
+    """Generate the sample street (synthetic, the project's own) and load it, with a year of field work up to
+    today: visits, hazards and residents' requests (docs/fieldwork.md, "Demo history")."""
+    from datetime import date
+
     from api.storage.imports import load_sample  # lazy: see api/cli/__init__.py
     from gis.sample import generate_sample
 
+    try:
+        last_day = date.fromisoformat(until) if until else None
+    except ValueError:
+        fail(f"--until {until!r} is not a day (YYYY-MM-DD)")
     db = engine() if load else None  # refused before generating when the database is not set up
     key = hash_key() if load else b""  # and when its residents' ID numbers cannot be hashed
     area = generate_sample(seed=seed, scale=scale, progress=sys.stderr.isatty())
@@ -94,7 +107,7 @@ def sample(
         f"grids={len(area.grids)} communities={len(area.communities)} walk_nodes={len(area.walk_nodes)}"
     )
     if db is not None:
-        counts = load_sample(db, area, id_hash_key=key)
+        counts = load_sample(db, area, id_hash_key=key, history=history, until=last_day, seed=seed)
         typer.echo("loaded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 

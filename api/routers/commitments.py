@@ -193,7 +193,9 @@ def record_fulfilment(commitment_id: Id, body: Fulfilment, engine: EngineDep, pr
         if row is None or (principal.role == "party_member" and row["user_id"] != principal.user_id):
             raise NotFound(f"no commitment {commitment_id}")
         if row["state"] == "cancelled" and body.state == "fulfilled":
-            raise InvalidTransition(f"commitment {commitment_id} is cancelled: it cannot be fulfilled")
+            raise InvalidTransition(
+                f"commitment {commitment_id} is cancelled: it cannot be fulfilled", state="cancelled", action="fulfil"
+            )
         fulfilled_at = None
         if body.state == "fulfilled":
             fulfilled_at = body.fulfilled_at or row["fulfilled_at"] or now

@@ -7,7 +7,7 @@ same transaction: when a check fails, nothing of the file is stored.
 """
 
 import json
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,11 +16,11 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from api.residents import stored_residents
-from api.storage import audit, commitments, layers, resident_imports
+from api.storage import audit, commitments, layers, resident_imports, sample_history
 from api.storage.session import SYSTEM, transaction
 from gis.errors import LayerError
 from gis.io import TilingReport, check_grid_tiling, read_layer, read_osm
-from gis.sample import CHINA, draw_commitments
+from gis.sample import draw_commitments, load_settings
 
 OSM_SUFFIXES = (".osm.pbf", ".osm", ".pbf", ".osm.xml")
 
@@ -117,25 +117,46 @@ def load_frames(conn: Connection, frames: dict[str, pd.DataFrame], *, source: st
 SAMPLE_SOURCE = "sample"
 
 
-def load_sample(engine: Engine, area, *, id_hash_key: bytes) -> dict[str, int]:
-    """Load a generated sample area (gis.sample.SampleArea) with its residents; rows a previous sample had and this
-    one lacks go.
+def load_sample(
+    engine: Engine,
+    area,
+    *,
+    id_hash_key: bytes,
+    history: bool = True,
+    until: date | None = None,
+    seed: int | None = None,
+) -> dict[str, int]:
+    """Load a generated sample area (gis.sample.SampleArea) with its residents and, with `history`, a year of field
+    work up to `until` (default: today in China; gis.sample.generate_history, drawn with `seed`, default the
+    settings' one); rows a previous sample had and this one lacks go.
 
     The sample is synthetic and owned by gridmap, so replacing it whole is safe; ids of unchanged rows stay. Its
     residents are stored as real ones are: the ID number as its hash under `id_hash_key` and masked, never in clear.
+    Its field work replaces the previous sample's (api.storage.sample_history); what users logged stays.
     """
     frames = {table: getattr(area, table) for table in layers.LAYERS}
     people = stored_residents(area.residents, id_hash_key)
     with transaction(engine, scope=SYSTEM) as conn:
+        if history:  # first: the prune below then finds no field work of the sample referring to what it deletes
+            sample_history.clear_sample_history(conn, source=SAMPLE_SOURCE)
         counts = load_frames(conn, frames, source=SAMPLE_SOURCE)
         written = resident_imports.store_sample_residents(conn, people, source=SAMPLE_SOURCE)
         counts["residents"] = written["inserted"] + written["updated"] + written["unchanged"]
         for table in reversed(list(layers.LAYERS)):
             layers.prune_missing(conn, table, source=SAMPLE_SOURCE)
-        # party members' commitments (承诺/践诺) of last year and this year, up to today in China
-        pledges = draw_commitments(area.households, area.residents, datetime.now(CHINA).date())
+        day = until or sample_history.today()
+        # party members' commitments (承诺/践诺) of last year and this year, up to the day
+        pledges = draw_commitments(area.households, area.residents, day)
         counts["commitments"] = commitments.store_sample_commitments(conn, pledges, source=SAMPLE_SOURCE)
         layers.analyze(conn, [*layers.LAYERS, "grid_worker_grids", "residents"])
+        if history:
+            counts |= sample_history.store_sample_history(
+                conn,
+                area,
+                until=day,
+                seed=load_settings().seed if seed is None else seed,
+                source=SAMPLE_SOURCE,
+            )
         record_run(conn, source=SAMPLE_SOURCE, kind="sample", path=None, counts=counts, report={"residents": written})
         # The sample's ~1M ids at district scale would make one 8 MB audit row: the source names them all.
         audit.record(

@@ -6,9 +6,11 @@ Definitions (docs/fieldwork.md, "Ledgers and KPIs"):
 - visits: for each household of the place now and each visit rule that applies to it (one of its tags; the
   community's own rule replaces the default of the same tag, role and kind; inactive rules do not count),
   ⌈period days / interval⌉ visits are due from the rule's role; done are the visits to the household by that role
-  in the period, counted up to the number due (a visit serves every rule of its role);
-- hazards: those reported in the period (not rejected); closed = state closed; overdue = open past the deadline
-  at `as_of`, or closed after the deadline;
+  in the period of a kind the rule counts (api.visits.rules: any kind for a routine rule, care or help for a care
+  rule, the same kind for help and attend), counted up to the number due (a visit serves every rule it counts for);
+- hazards: those reported in the period (not rejected); closed = state closed; overdue = the rectification still
+  owed past the deadline at `as_of` (api.workflows.hazards: not when suspended or rectified), or reported done
+  (its first move to rectified, else its closing) after the deadline;
 - requests: those received in the period; closure = completed or closed over all but rejected and duplicate;
   satisfaction over those rated: the mean rating and the number rated 4 or 5.
 """
@@ -17,6 +19,9 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import Connection, text
+
+from api.visits.rules import COUNTING_KINDS, VISIT_KINDS
+from api.workflows.hazards import OVERDUE_STATES
 
 Level = Literal["grid", "community", "street"]
 
@@ -41,7 +46,7 @@ PLACES_SQL = {
 VISITS_SQL = """
 WITH {place_grids},
 rules AS MATERIALIZED (
-    SELECT coalesce(cm.community_id, 0) AS community, r.tag, r.role, r.interval_days
+    SELECT coalesce(cm.community_id, 0) AS community, r.tag, r.role, r.kind, r.interval_days
     FROM (SELECT DISTINCT community_id FROM pg) cm
     JOIN visit_rules r ON r.active AND (
         r.community_id = cm.community_id
@@ -57,18 +62,19 @@ tagged AS MATERIALIZED (
     WHERE h.tags <> '{{}}'
 ),
 due AS MATERIALIZED (
-    SELECT tg.place_id, tg.household_id, r.role, CAST(ceil(:days / CAST(r.interval_days AS numeric)) AS int) AS n
+    SELECT tg.place_id, tg.household_id, r.role, r.kind,
+           CAST(ceil(:days / CAST(r.interval_days AS numeric)) AS int) AS n
     FROM tagged tg JOIN rules r ON r.community = tg.community AND r.tag = tg.tag
 ),
 done AS (
-    SELECT v.household_id, v.role, count(*) AS n
+    SELECT v.household_id, v.role, {kind_counts}
     FROM visits v
     JOIN households h ON h.id = v.household_id
     JOIN pg ON pg.grid_id = h.grid_id
     WHERE h.tags <> '{{}}' AND v.visited_at >= :start AND v.visited_at < :end
     GROUP BY v.household_id, v.role
 )
-SELECT due.place_id, sum(due.n) AS due, sum(least(coalesce(done.n, 0), due.n)) AS done,
+SELECT due.place_id, sum(due.n) AS due, sum(least({counting}, due.n)) AS done,
        count(DISTINCT due.household_id) AS households
 FROM due LEFT JOIN done ON done.household_id = due.household_id AND done.role = due.role
 GROUP BY due.place_id
@@ -78,8 +84,11 @@ HAZARDS_SQL = """
 WITH {place_grids}
 SELECT pg.place_id, count(*) AS reported,
        count(*) FILTER (WHERE h.state = 'closed') AS closed,
-       count(*) FILTER (WHERE (h.state <> 'closed' AND h.deadline < :as_of)
-                          OR (h.state = 'closed' AND h.closed_at > h.deadline)) AS overdue
+       count(*) FILTER (WHERE (h.state IN ({owed}) AND h.deadline < :as_of)
+                          OR (h.state IN ('rectified', 'verified', 'closed') AND coalesce(
+                              (SELECT min(x.at) FROM hazard_history x
+                               WHERE x.case_id = h.id AND x.to_state = 'rectified'),
+                              h.closed_at) > h.deadline)) AS overdue
 FROM hazards h JOIN pg ON pg.grid_id = h.grid_id
 WHERE h.reported_at >= :start AND h.reported_at < :end AND h.state <> 'rejected'
 GROUP BY pg.place_id
@@ -97,6 +106,18 @@ FROM requests q JOIN pg ON pg.grid_id = q.grid_id
 WHERE q.requested_at >= :start AND q.requested_at < :end
 GROUP BY pg.place_id
 """
+# A visit counts for a rule when its kind is one the rule's kind counts (api.visits.rules, as the due lists count).
+KIND_COUNTS = ", ".join(f"count(*) FILTER (WHERE v.kind = '{k}') AS n_{k}" for k in VISIT_KINDS)
+COUNTING = (
+    "CASE due.kind "
+    + " ".join(
+        f"WHEN '{rule}' THEN " + " + ".join(f"coalesce(done.n_{k}, 0)" for k in kinds)
+        for rule, kinds in COUNTING_KINDS.items()
+    )
+    + " ELSE 0 END"
+)
+VISITS_SQL = VISITS_SQL.replace("{kind_counts}", KIND_COUNTS).replace("{counting}", COUNTING)
+HAZARDS_SQL = HAZARDS_SQL.replace("{owed}", ", ".join(f"'{s}'" for s in OVERDUE_STATES))
 FAMILIES = {"visits": VISITS_SQL, "hazards": HAZARDS_SQL, "requests": REQUESTS_SQL}
 # For these statements only (SET LOCAL: the transaction's). Over a district the planner's cost crosses the JIT
 # thresholds and compiling took 1.6 s of 3.7 s; the visits per (household, role) spilled to disk at 4 MB (the

@@ -29,10 +29,12 @@ class Scope:
 
     user_id: int | None = None
     system: bool = False
+    partner_id: int | None = None  # an Open311 partner app: the requests it posted (migration 0012)
 
     def __post_init__(self) -> None:
-        if self.user_id is not None and (not isinstance(self.user_id, int) or self.user_id < 1):
-            raise ValueError("a scope's user id is a positive integer")
+        for value in (self.user_id, self.partner_id):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError("a scope's user or partner id is a positive integer")
 
 
 NOBODY = Scope()
@@ -43,17 +45,26 @@ def user_scope(user_id: int) -> Scope:
     return Scope(user_id=user_id)
 
 
+def partner_scope(partner_id: int) -> Scope:
+    """An Open311 partner app's calls: row-level security shows it the requests it posted, nothing else."""
+    return Scope(partner_id=partner_id)
+
+
 def _set_scope(conn: Connection) -> None:
     """The engine's ``begin`` listener: the transaction's first statements set its scope (SET is no query, so a
     REPEATABLE READ snapshot is still taken later, and SET TRANSACTION SNAPSHOT may still follow)."""
     scope = conn.get_execution_options().get(SCOPE_OPTION, NOBODY)
     user = "" if scope.user_id is None else str(int(scope.user_id))  # an int: nothing else reaches the SQL text
+    partner = "" if scope.partner_id is None else str(int(scope.partner_id))
     system = "on" if scope.system else "off"
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None  # only a detached connection has none
     cursor = dbapi.cursor()
     try:
-        cursor.execute(f"SET LOCAL gridmap.user_id = '{user}'; SET LOCAL gridmap.system = '{system}'")
+        cursor.execute(
+            f"SET LOCAL gridmap.user_id = '{user}'; SET LOCAL gridmap.system = '{system}'; "
+            f"SET LOCAL gridmap.partner_id = '{partner}'"
+        )
     finally:
         cursor.close()
 

@@ -9,12 +9,13 @@ Deterministic: the same households, residents and `today` give the same rows (th
 clock; the sample's loader passes the day it loads).
 """
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-CHINA = timezone(timedelta(hours=8))
+from gis.sample._clock import CHINA
+
 SEED = 20241201
 PER_YEAR = (1, 2)  # commitments a household makes in a year, drawn uniformly
 # (承诺内容, 践诺情况): what party members commit to in the source reports' communities, and how it is written up.

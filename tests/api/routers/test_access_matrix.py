@@ -122,6 +122,13 @@ ENDPOINTS = [
     ("GET", "/maps/centers", {}, MANAGING),
     ("POST", "/centers/assign", {}, {"admin"}),
     ("GET", "/households", {"params": {"limit": 5}}, FIELD),
+    ("GET", "/hazards", {"params": {"limit": 5}}, FIELD),
+    ("GET", "/hazard-categories", {}, FIELD),
+    ("GET", "/requests", {"params": {"limit": 5}}, FIELD),
+    ("GET", "/services", {}, FIELD),
+    ("GET", "/visit-rules", {}, FIELD),
+    ("GET", "/visits", {"params": {"limit": 5}}, FIELD),
+    ("POST", "/visits/batch", {"json": []}, FIELD),
     ("GET", "/commitments", {"params": {"limit": 5}}, MANAGING | {"party_member"}),
     ("GET", "/kpis", {"params": {"level": "grid", "from": "2026-01-01", "to": "2026-03-31"}}, PLANNING),
     ("GET", "/me", {}, set(ROLES)),
@@ -149,6 +156,11 @@ def test_each_role_reaches_exactly_its_endpoints(world, role, method, path, kwar
 
 def test_health_is_open(world):
     assert _call(world, None, "GET", "/health").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/open311/v2/discovery.json", "/open311/v2/services.json"])
+def test_open311_discovery_and_services_are_open(world, path):
+    assert _call(world, None, "GET", path).status_code == 200
 
 
 # Endpoints that name a place: (method, path, how the place is given, which place: community or grid).
@@ -217,3 +229,26 @@ def test_the_center_run_is_audited_with_who_asked(world, engine):
         ).first()
     assert entry is not None and entry.login == "matrix-admin" and entry.action == "update"
     assert entry.detail["run_id"] >= 1 and "households" in entry.detail
+
+
+def test_field_work_endpoints_by_role(world):
+    """The due list, visits and photos: planners 403, no credentials 401; the field roles reach them (a manager
+    names the grid of a due list: 400 without one; a photo nobody uploaded: 404)."""
+    nothing = "0" * 64
+    for role in ROLES:
+        due = _call(world, role, "GET", "/visits/due")
+        photo = _call(world, role, "GET", f"/photos/{nothing}")
+        png = world["headers"][role] | {"Content-Type": "image/png"}
+        put = world["client"].put(f"/photos/{nothing}", content=b"x", headers=png)
+        visit = _call(world, role, "POST", "/visits", json={})
+        if role == "planner":
+            assert {due.status_code, photo.status_code, put.status_code, visit.status_code} == {403}
+            continue
+        assert due.status_code == (200 if role in ("grid_worker", "party_member") else 400), due.text
+        assert photo.status_code == 404 and put.status_code == 422 and visit.status_code == 422
+    assert _call(world, None, "GET", "/visits/due").status_code == 401
+    assert _call(world, None, "PUT", f"/photos/{nothing}", content=b"x").status_code == 401
+    rules = [{"tag": "infant", "role": "party_member", "interval_days": 14}]
+    for role in ROLES:
+        answer = _call(world, role, "PUT", "/visit-rules/999999999999", json=rules)
+        assert answer.status_code == (404 if role in MANAGING else 403), answer.text

@@ -30,35 +30,40 @@ RULES = [
     (None, "elderly_alone", "grid_worker", 7, "routine", True),  # ⌈60/7⌉ = 9
     (None, "elderly_alone", "community_secretary", 182, "care", True),  # 1
     (None, "aged_80", "party_member", 30, "routine", True),  # 2
+    (None, "aged_80", "grid_worker", 30, "care", True),  # 2, counted from care and help visits only
     ("A", "hardship", "grid_worker", 20, "routine", True),  # replaces the 30-day default: ⌈60/20⌉ = 3
     ("A", "elderly_alone", "community_secretary", 182, "care", False),  # switches that default off
 ]
-# Due per household: h1 (hardship) 3+1+1 = 5; h2 (elderly_alone) 9; h3 (hardship, aged_80) 5+2 = 7: 21 in all.
+# Due per household: h1 (hardship) 3+1+1 = 5; h2 (elderly_alone) 9; h3 (hardship, aged_80) 5+2+2 = 9: 23 in all.
 TAGS = {"h1": ["hardship"], "h2": ["elderly_alone"], "h3": ["aged_80", "hardship"]}
-# (household, role, day of the period or -1 for the day before it, how many). Done, capped at the number due:
+# (household, role, kind, day of the period or -1 for the day before it, how many). Done, capped at the number due:
 # h1 3 of 3 by the grid worker + 1 of 1 by the street leader (2 made); h2 5 of 9 (the secretary's visit counts
-# for nothing: that rule is off); h3 1 of 2 by a party member + 1 of 3 by the grid worker (one more before the
-# period): 4 + 5 + 2 = 11 of 21.
+# for nothing: that rule is off); h3 1 of 2 by a party member, 2 of 3 for the grid worker's routine rule (a routine
+# and a help visit; one more before the period) and 1 of 2 for their care rule (the help visit; a routine one does
+# not count for care): 4 + 5 + 4 = 13 of 23.
 VISITS = [
-    ("h1", "grid_worker", 3, 3),
-    ("h1", "street_leader", 10, 2),
-    ("h2", "grid_worker", 5, 5),
-    ("h2", "community_secretary", 6, 1),
-    ("h3", "party_member", 40, 1),
-    ("h3", "grid_worker", 59, 1),
-    ("h3", "grid_worker", -1, 1),
+    ("h1", "grid_worker", "routine", 3, 3),
+    ("h1", "street_leader", "routine", 10, 2),
+    ("h2", "grid_worker", "routine", 5, 5),
+    ("h2", "community_secretary", "care", 6, 1),
+    ("h3", "party_member", "routine", 40, 1),
+    ("h3", "grid_worker", "routine", 59, 1),
+    ("h3", "grid_worker", "help", 20, 1),
+    ("h3", "grid_worker", "routine", -1, 1),
 ]
-DUE, DONE = 21, 11
-# (state, reported day, deadline, closed at): 5 counted (the rejected one and the one before the period are not),
-# 3 closed, 2 overdue (one closed late, one open past its deadline).
+DUE, DONE = 23, 13
+# (state, reported day, deadline, closed at, rectified at): 7 counted (the rejected one and the one before the
+# period are not), 4 closed, 2 overdue (one closed late, one open past its deadline).
 HAZARDS = [
-    ("closed", 1, "day+3", "day+1"),
-    ("closed", 2, "day+1", "day+2"),  # late
-    ("closed", 3, "day+3", "day+3"),  # on the deadline: not late
-    ("reported", 4, "past", None),  # open, past its deadline
-    ("rectifying", 5, "future", None),
-    ("rejected", 6, "past", None),
-    ("reported", -1, "past", None),
+    ("closed", 1, "day+3", "day+1", None),
+    ("closed", 2, "day+1", "day+2", None),  # late
+    ("closed", 3, "day+3", "day+3", None),  # on the deadline: not late
+    ("closed", 7, "day+2", "day+4", "day+1"),  # rectified in time, checked and closed after: not late
+    ("reported", 4, "past", None, None),  # open, past its deadline
+    ("suspended", 8, "past", None, None),  # its clock stands: not overdue
+    ("rectifying", 5, "future", None, None),
+    ("rejected", 6, "past", None, None),
+    ("reported", -1, "past", None, None),
 ]
 # (state, day, rating): counted 5 (not rejected or duplicate), closed 4 (completed or closed); rated 3, mean 11/3,
 # 2 rated 4 or more.
@@ -114,27 +119,44 @@ def world(engine, database_url) -> Iterator[dict]:
                     {"c": a if community else None, "tag": tag, "role": role, "days": days, "kind": kind,
                      "active": active},
                 )  # fmt: skip
-            for key, role, day, count in VISITS:
+            for key, role, kind, day, count in VISITS:
                 for i in range(count):
                     conn.execute(
                         text(
                             "INSERT INTO visits (client_id, household_id, grid_id, role, kind, visited_at, "
-                            "payload_sha256) VALUES (gen_random_uuid(), :h, :g, :role, 'routine', :at, 'test')"
+                            "payload_sha256) VALUES (gen_random_uuid(), :h, :g, :role, :kind, :at, 'test')"
                         ),
-                        {"h": households[key], "g": g, "role": role, "at": _day(day) + timedelta(minutes=i)},
+                        {
+                            "h": households[key],
+                            "g": g,
+                            "role": role,
+                            "kind": kind,
+                            "at": _day(day) + timedelta(minutes=i),
+                        },
                     )
             point = "(SELECT geom FROM households WHERE id = :h)"
-            for state, day, deadline, closed in HAZARDS:
+            for state, day, deadline, closed, rectified in HAZARDS:
                 reported = _day(day)
                 due = {"past": PAST, "future": FUTURE}.get(deadline) or reported + timedelta(days=int(deadline[-1]))
                 closed_at = None if closed is None else reported + timedelta(days=int(closed[-1]))
-                conn.execute(
+                suspended = state == "suspended"
+                hazard = conn.scalar(
                     text(
                         "INSERT INTO hazards (category, grid_id, location, description, state, reported_at, deadline, "
-                        f"closed_at) VALUES ('gas', :g, {point}, 'x', :state, :at, :deadline, :closed)"
+                        f"closed_at, resume_state, suspended_at) VALUES ('gas', :g, {point}, 'x', :state, :at, "
+                        ":deadline, :closed, :resume, :suspended) RETURNING id"
                     ),
-                    {"g": g, "h": homes[0], "state": state, "at": reported, "deadline": due, "closed": closed_at},
-                )
+                    {"g": g, "h": homes[0], "state": state, "at": reported, "deadline": due, "closed": closed_at,
+                     "resume": "rectifying" if suspended else None, "suspended": reported if suspended else None},
+                )  # fmt: skip
+                if rectified:
+                    conn.execute(
+                        text(
+                            "INSERT INTO hazard_history (case_id, version, action, from_state, to_state, at) "
+                            "VALUES (:h, 5, 'finish', 'rectifying', 'rectified', :at)"
+                        ),
+                        {"h": hazard, "at": reported + timedelta(days=int(rectified[-1]))},
+                    )
             for state, day, rating in REQUESTS:
                 conn.execute(
                     text(
@@ -209,8 +231,8 @@ def test_the_grids_kpis_are_the_hand_worked_answers(world):
     assert place["code"] == world["codes"]["g"]
     assert place["visits"] == {"due": DUE, "done": DONE, "households": 3, "rate": round(DONE / DUE, 4), "n": DUE,
                                "small": False}  # fmt: skip
-    assert place["hazards"] == {"reported": 5, "closed": 3, "overdue": 2, "closure_rate": 0.6, "overdue_rate": 0.4,
-                                "n": 5, "small": False}  # fmt: skip
+    assert place["hazards"] == {"reported": 7, "closed": 4, "overdue": 2, "closure_rate": round(4 / 7, 4),
+                                "overdue_rate": round(2 / 7, 4), "n": 7, "small": False}  # fmt: skip
     assert place["requests"] == {"counted": 5, "closed": 4, "closure_rate": 0.8, "n": 5, "small": False}
     assert place["satisfaction"] == {"rated": 3, "mean": 3.67, "satisfied": 2, "satisfied_share": 0.6667, "n": 3,
                                      "small": True}  # fmt: skip
@@ -220,7 +242,7 @@ def test_the_community_gathers_its_grids(world):
     place = _one(world, level="community", code=world["codes"]["a"])
     # the other grids hold the sample's tagged households (more due) but none of this test's field work
     assert place["visits"]["done"] == DONE and place["visits"]["due"] > DUE
-    assert place["hazards"]["reported"] == 5 and place["requests"]["counted"] == 5
+    assert place["hazards"]["reported"] == 7 and place["requests"]["counted"] == 5
 
 
 def test_without_a_code_every_place_of_the_level_within_the_users_places(world):

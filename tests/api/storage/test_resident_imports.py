@@ -38,7 +38,7 @@ def db(engine: Engine, area: SampleArea) -> Iterator[Engine]:
         conn.execute(text("DELETE FROM residents WHERE source <> 'sample'"))
         sample_rows = conn.scalar(text("SELECT count(*) FROM residents WHERE source = 'sample'"))
     if sample_rows != len(area.residents):  # a test took residents over or changed the sample
-        load_sample(engine, area, id_hash_key=ID_HASH_KEY)
+        load_sample(engine, area, id_hash_key=ID_HASH_KEY, history=False)
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE audit_log"))
 
@@ -272,7 +272,7 @@ def test_a_new_sample_prunes_residents_gone_and_keeps_hostile_text(db, area):
     residents["tags"] = residents["tags"].astype(object)
     residents.at[residents.index[0], "tags"] = [*HOSTILE, "{x}"]
     changed.residents = residents
-    counts_ = load_sample(db, changed, id_hash_key=ID_HASH_KEY)
+    counts_ = load_sample(db, changed, id_hash_key=ID_HASH_KEY, history=False)
     assert counts_["residents"] == len(residents)
     got = stored(db, "sample").set_index("source_id")
     assert len(got) == len(residents) and set(got.index) == set(residents["source_id"])
