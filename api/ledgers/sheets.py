@@ -103,9 +103,10 @@ def fulfilment_rows(records: list[dict], *, unmasked: bool, today: date) -> list
 
 
 def _address(record: dict) -> str:
-    """楼栋 单元 房号, as a register writes a household."""
-    parts = [record.get("building") or "", f"{record['unit']}单元" if record.get("unit") else "", record["room"] or ""]
-    return " ".join(p for p in parts if p)
+    """楼栋 单元 房号, as a register writes a household (a unit stored as "2" is written 2单元; "2单元" as it is)."""
+    unit = str(record.get("unit") or "")
+    unit = f"{unit}单元" if unit.isdigit() else unit
+    return " ".join(p for p in (record.get("building") or "", unit, record["room"] or "") if p)
 
 
 def _tags(tags: list[str]) -> str:

@@ -150,3 +150,14 @@ def test_sample_commitments_are_deterministic_and_nothing_happens_after_today():
     last_year = first[first["year"] == 2025]
     assert 0.75 < (last_year["state"] == "fulfilled").mean() < 0.95
     assert (first["resident_ref"] == first["household_ref"].str.replace("household/", "r/")).all()
+
+
+def test_a_household_is_named_by_its_address():
+    from api.ledgers.sheets import hardship_rows
+
+    base = {"building": "春欣花园11号楼", "room": "301", "grid_name": "第1网格", "size": 2, "tags": ["hardship"],
+            "visits": 0, "help_count": 0, "last_help_at": None}  # fmt: skip
+    rows = hardship_rows([base | {"unit": "2"}, base | {"unit": "1单元"}, base | {"unit": None}], unmasked=False,
+                         today=date(2026, 1, 1))  # fmt: skip
+    assert [r[1] for r in rows] == ["春欣花园11号楼 2单元 301", "春欣花园11号楼 1单元 301", "春欣花园11号楼 301"]
+    assert rows[0][4] == "低保" and rows[0][8] is None
