@@ -93,6 +93,10 @@ class IdNumberTaken(GridmapError):
     """An ID number given for a resident is already stored (for someone anywhere: a person is stored once)."""
 
 
+class InvalidPeriod(GridmapError):
+    """A ledger's or KPI's period that cannot be: it ends before it starts, or spans more than a year."""
+
+
 class Forbidden(GridmapError):
     """Signed in, but the role may not do this, or a cookie-authenticated write lacks its CSRF token."""
 
@@ -205,6 +209,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     SignInFirst: (303, "sign_in_first"),
     NotAuthenticated: (401, "not_authenticated"),
     Forbidden: (403, "forbidden"),
+    InvalidPeriod: (422, "invalid_period"),
     IdNumberTaken: (409, "id_number_taken"),
     TooManyAttempts: (429, "too_many_attempts"),
     UnknownHouseholds: (422, "unknown_households"),

@@ -18,12 +18,15 @@ from api.openapi import ERROR_RESPONSES, install_openapi
 from api.routers import (
     auth,
     centers,
+    commitments,
     coverage,
     grids,
     hazards,
     health,
     households,
+    kpis,
     layers,
+    ledgers,
     login,
     maps,
     open311,
@@ -103,6 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(visits.router)
     app.include_router(photos.router)
     app.include_router(maps.router)
+    app.include_router(commitments.router)
+    app.include_router(ledgers.router)
+    app.include_router(kpis.router)
     # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

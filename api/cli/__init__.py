@@ -9,7 +9,7 @@ which `gridmap --help`, a mistyped option and a one-line error should not wait f
 
 import typer
 
-from api.cli import centers, coverage, db, grids, layers, open311, residents, users
+from api.cli import centers, coverage, db, grids, layers, ledgers, open311, residents, users
 
 app = typer.Typer(help="gridmap — 社区网格地图服务 (grid management and mapping on PostGIS).", no_args_is_help=True)
 db_app = typer.Typer(help="Database: create, migrate.", no_args_is_help=True)
@@ -42,6 +42,7 @@ app.command("centers")(centers.centers_command)
 app.command("import-osm")(layers.import_osm)
 app.command("import-layer")(layers.import_layer)
 app.command("import-residents")(residents.import_residents)
+app.command("ledger")(ledgers.ledger_command)
 app.command("sample")(layers.sample)
 app.command("overview-map")(layers.overview_map)
 app.command("serve")(db.serve)

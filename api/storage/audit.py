@@ -10,7 +10,7 @@ RECORD_SQL = """
 INSERT INTO audit_log (user_id, login, action, object_table, object_ids, reason, detail)
 VALUES (:user_id, :login, :action, :object_table, :object_ids, :reason, CAST(:detail AS jsonb))
 """
-ACTIONS = ("read_unmasked", "create", "update", "delete", "import")
+ACTIONS = ("read_unmasked", "create", "update", "delete", "import", "export")  # export: a ledger downloaded
 
 
 def record(

@@ -16,11 +16,11 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from api.residents import stored_residents
-from api.storage import audit, layers, resident_imports, sample_history
+from api.storage import audit, commitments, layers, resident_imports, sample_history
 from api.storage.session import SYSTEM, transaction
 from gis.errors import LayerError
 from gis.io import TilingReport, check_grid_tiling, read_layer, read_osm
-from gis.sample import load_settings
+from gis.sample import draw_commitments, load_settings
 
 OSM_SUFFIXES = (".osm.pbf", ".osm", ".pbf", ".osm.xml")
 
@@ -144,12 +144,16 @@ def load_sample(
         counts["residents"] = written["inserted"] + written["updated"] + written["unchanged"]
         for table in reversed(list(layers.LAYERS)):
             layers.prune_missing(conn, table, source=SAMPLE_SOURCE)
+        day = until or sample_history.today()
+        # party members' commitments (承诺/践诺) of last year and this year, up to the day
+        pledges = draw_commitments(area.households, area.residents, day)
+        counts["commitments"] = commitments.store_sample_commitments(conn, pledges, source=SAMPLE_SOURCE)
         layers.analyze(conn, [*layers.LAYERS, "grid_worker_grids", "residents"])
         if history:
             counts |= sample_history.store_sample_history(
                 conn,
                 area,
-                until=until or sample_history.today(),
+                until=day,
                 seed=load_settings().seed if seed is None else seed,
                 source=SAMPLE_SOURCE,
             )

@@ -2,6 +2,7 @@
 reads. Settings come from data/sample.toml; the `_modules` build its parts (layout, housing, people, grids…)."""
 
 from gis.sample._clock import CHINA
+from gis.sample._commitments import draw_commitments
 from gis.sample._frames import Generated
 from gis.sample._generate import (
     DISTRICT_SCALE,
@@ -24,6 +25,7 @@ __all__ = [
     "SampleArea",
     "SampleSettings",
     "describe",
+    "draw_commitments",
     "generate_history",
     "generate_sample",
     "load_settings",

@@ -129,6 +129,8 @@ ENDPOINTS = [
     ("GET", "/visit-rules", {}, FIELD),
     ("GET", "/visits", {"params": {"limit": 5}}, FIELD),
     ("POST", "/visits/batch", {"json": []}, FIELD),
+    ("GET", "/commitments", {"params": {"limit": 5}}, MANAGING | {"party_member"}),
+    ("GET", "/kpis", {"params": {"level": "grid", "from": "2026-01-01", "to": "2026-03-31"}}, PLANNING),
     ("GET", "/me", {}, set(ROLES)),
 ]
 
