@@ -182,6 +182,81 @@ def test_writes_outside_the_scope_change_nothing(world):
         assert conn.scalar(text("SELECT count(*) FROM residents WHERE household_id = :h"), {"h": theirs}) == 2
 
 
+HAZARD_SQL = (
+    "INSERT INTO hazards (category, grid_id, location, description, reported_by, deadline) "
+    "VALUES ('fire_lane', :g, ST_SetSRID(ST_MakePoint(116.47, 39.93), 4326), 'x', :me, now()) RETURNING id"
+)
+REQUEST_SQL = (
+    "INSERT INTO requests (service_code, grid_id, location, description, source, reported_by, deadline) "
+    "VALUES ('livelihood', :g, ST_SetSRID(ST_MakePoint(116.47, 39.93), 4326), 'x', 'worker', :me, now()) "
+    "RETURNING id"
+)
+VISIT_SQL = (
+    "INSERT INTO visits (client_id, household_id, grid_id, user_id, role, visited_at, payload_sha256) "
+    "VALUES (gen_random_uuid(), :h, :g, :me, 'grid_worker', now(), 'x') RETURNING id"
+)
+
+
+@pytest.mark.parametrize("sql", [HAZARD_SQL, REQUEST_SQL], ids=["hazard", "request"])
+def test_field_work_is_written_only_in_ones_grids(world, sql):
+    """Naming oneself the reporter is not enough (migration 0014): a grid worker inserts a hazard or request in
+    their own grid only; they still read what they reported, and update it (its workflow says how)."""
+    app, users = world["app"], world["users"]
+    g1, g2 = world["grids"]
+    me = users["worker_1"]
+    with (
+        pytest.raises(ProgrammingError, match="row-level security"),
+        transaction(app, scope=user_scope(me)) as conn,
+    ):
+        conn.execute(text(sql), {"g": g2, "me": me})
+    with transaction(app, scope=user_scope(me)) as conn:
+        case = conn.scalar(text(sql), {"g": g1, "me": me})
+        table = "hazards" if "hazards" in sql else "requests"
+        assert conn.execute(text(f"UPDATE {table} SET version = version + 1 WHERE id = :id"), {"id": case}).rowcount
+        conn.rollback()
+    # a party member reports in the grid of their 中心户's households, not elsewhere
+    member = users["party_member"]
+    with connect(app, scope=SYSTEM) as conn:
+        member_grid = conn.scalar(
+            text(
+                "SELECT h.grid_id FROM users u JOIN center_households c ON c.id = u.center_household_id "
+                "JOIN households h ON h.id = c.household_id WHERE u.id = :u"
+            ),
+            {"u": member},
+        )
+    with transaction(app, scope=user_scope(member)) as conn:
+        assert conn.scalar(text(sql), {"g": member_grid, "me": member})
+        conn.rollback()
+    with (
+        pytest.raises(ProgrammingError, match="row-level security"),
+        transaction(app, scope=user_scope(member)) as conn,
+    ):
+        conn.execute(text(sql), {"g": g2, "me": member})
+
+
+def test_visits_are_written_only_to_ones_households(world):
+    app, users = world["app"], world["users"]
+    g1, g2 = world["grids"]
+    me = users["worker_1"]
+    theirs = min(world["households"]["worker_2"])
+    mine = min(world["households"]["worker_1"])
+    with (
+        pytest.raises(ProgrammingError, match="row-level security"),
+        transaction(app, scope=user_scope(me)) as conn,
+    ):
+        conn.execute(text(VISIT_SQL), {"h": theirs, "g": g2, "me": me})
+    with transaction(app, scope=user_scope(me)) as conn:
+        assert conn.scalar(text(VISIT_SQL), {"h": mine, "g": g1, "me": me})
+        conn.rollback()
+    with connect(app, scope=SYSTEM) as conn:
+        assert (
+            conn.scalar(
+                text("SELECT count(*) FROM visits WHERE household_id = :h AND user_id = :me"), {"h": theirs, "me": me}
+            )
+            == 0
+        )
+
+
 def test_two_workers_interleaved_on_one_pooled_connection_never_see_each_others_rows(world, engine):
     app = make_engine(app_database_url(engine.url.render_as_string(hide_password=False)), pool_size=1, max_overflow=0)
     users, expected = world["users"], world["households"]
