@@ -35,6 +35,14 @@ def in_places(conn: Connection, principal: Principal, kind: Place, place_id: int
     return principal.role != "party_member" and in_user_places(conn, principal.user_id, kind, place_id)
 
 
+def manages_grid(conn: Connection, principal: Principal, grid_id: int | None) -> bool:
+    """Whether the user is a manager of a case in `grid_id` (api.workflows' MANAGER): a managing role whose places
+    hold the grid (an admin: every grid; a case whose grid is gone: admins only)."""
+    if principal.role not in MANAGING:
+        return False
+    return principal.role == "admin" or (grid_id is not None and in_places(conn, principal, "grid", grid_id))
+
+
 def require_place(conn: Connection, kind: Place, place_id: int | None, principal: Principal | None = None) -> None:
     """A 404 naming the id when a street, community or grid asked for is not stored or, with `principal`, lies
     outside their places (None: no filter)."""

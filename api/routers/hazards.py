@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
-from api.access import FIELD_READERS, MANAGING, audit, in_places, managed_grids
+from api.access import FIELD_READERS, audit, in_places, managed_grids, manages_grid
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import (
@@ -313,7 +313,7 @@ def change_hazard(hazard_id: Id, body: TransitionRequest, engine: EngineDep, pri
         if row is None:
             raise NotFound(f"no hazard {hazard_id}")
         parties = parties_of(
-            manages=_manages(conn, principal, row["grid_id"]),
+            manages=manages_grid(conn, principal, row["grid_id"]),
             user_id=principal.user_id,
             assigned_user_id=row["assigned_user_id"],
             reported_by=row["reported_by"],
@@ -353,13 +353,6 @@ def change_hazard(hazard_id: Id, body: TransitionRequest, engine: EngineDep, pri
         changed = hazards_db.hazard(conn, hazard_id)
         assert changed is not None
         return _with_history(conn, changed)
-
-
-def _manages(conn: Connection, principal: Principal, grid_id: int | None) -> bool:
-    """A managing role whose places hold the hazard's grid (a hazard whose grid is gone: admins only)."""
-    if principal.role not in MANAGING:
-        return False
-    return principal.role == "admin" or (grid_id is not None and in_places(conn, principal, "grid", grid_id))
 
 
 CASE_FIELDS = tuple(f.name for f in dataclasses.fields(workflow.Hazard))

@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
-from api.access import FIELD_READERS, audit, in_places, managed_grids
+from api.access import FIELD_READERS, audit, in_places, managed_grids, manages_grid
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import ClientIdConflict, InvalidParameter, NotFound, OutsideYourPlaces, StaleVersion
@@ -295,7 +295,8 @@ def transition(request_id: Id, body: TransitionBody, engine: EngineDep, principa
         row = requests_db.request(conn, request_id)
         if row is None:
             raise NotFound(f"no request {request_id}")
-        actor = Actor(role=principal.role, user_id=principal.user_id)
+        manages = manages_grid(conn, principal, row["grid_id"])
+        actor = Actor(role=principal.role, user_id=principal.user_id, manages=manages)
         row = act(conn, row, body, actor, version=body.version)
         audit(conn, principal, "update", "requests", object_ids=[request_id], detail={"action": body.action})
         return feature(row)
@@ -309,9 +310,9 @@ def act(conn: Connection, row: dict, body: TransitionBody, actor: Actor, *, vers
         raise StaleVersion(
             f"request {request_id} is at version {row['version']}, not {version}: reload it", row["version"]
         )
-    case = Case(row["state"], row["assigned_user_id"], row["assigned_unit"], row["partner_id"])
+    case = Case(row["state"], row["assigned_user_id"], row["assigned_unit"], row["partner_id"], row["reported_by"])
     fields = body.model_dump(exclude={"action", "version"})
-    change = decide(case, body.action, actor, now=datetime.now(UTC), **fields)
+    change = decide(case, body.action, actor, now=datetime.now(UTC), subject=f"request {request_id}", **fields)
     if body.action == "dispatch" and body.assigned_user_id is not None:
         if not requests_db.member_in_community(conn, body.assigned_user_id, row["community_id"]):
             raise InvalidParameter(f"assigned_user_id: {body.assigned_user_id} is no party member of this community")
