@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
-from api.access import FIELD_READERS, audit, in_places, managed_grids, manages_grid
+from api.access import FIELD_READERS, audit, case_grids, in_places, managed_grids, manages_grid
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import ClientIdConflict, InvalidParameter, NotFound, OutsideYourPlaces, StaleVersion
@@ -212,6 +212,8 @@ def list_requests(
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
         grid_id = _place(conn, "grid", grid_code, principal)
         community_id = _place(conn, "community", community_code, principal)
+        # the user's grids named on top of row-level security (api.access.case_grids), as for households
+        mine = case_grids(conn, principal) if grid_id is None and community_id is None else None
         rows = requests_db.page(
             conn,
             before=before,
@@ -222,6 +224,8 @@ def list_requests(
             service_code=service_code,
             assigned_user_id=principal.user_id if assigned_to_me else None,
             overdue=overdue,
+            grid_ids=mine,
+            or_assigned_to=principal.user_id,
         )
     body: dict[str, Any] = {"type": "FeatureCollection", "features": [feature(r) for r in rows], "links": []}
     body["numberReturned"] = len(rows)
