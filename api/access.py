@@ -11,7 +11,7 @@ from api.accounts.roles import Principal
 from api.errors import NotFound
 from api.storage import Connection
 from api.storage.audit import record
-from api.storage.places import in_user_places, place_exists, user_grid_ids
+from api.storage.places import in_user_places, party_member_grid_ids, place_exists, user_grid_ids
 
 # Layers of places and service points, coverage, siting, and the maps of them: no personal data.
 PLANNING = ("admin", "street_leader", "community_secretary", "planner")
@@ -30,9 +30,29 @@ def managed_grids(conn: Connection, principal: Principal) -> set[int] | None:
     return user_grid_ids(conn, principal.user_id)
 
 
+def case_grids(conn: Connection, principal: Principal) -> list[int] | None:
+    """The grids whose hazards and requests a user works with, for a case list to name on top of row-level security
+    (as households name the user's grids): the policy alone does not tell the planner which grids, so a page walks
+    the district's cases newest first, testing each. A managing role's or grid worker's places; a party member's
+    grid scopes and their 中心户's households' grids; None for an admin (every case). A superset of what the policy
+    shows in those grids: the policy still decides row by row."""
+    if principal.role == "party_member":
+        return sorted(party_member_grid_ids(conn, principal.user_id))
+    grids = managed_grids(conn, principal)
+    return None if grids is None else sorted(grids)
+
+
 def in_places(conn: Connection, principal: Principal, kind: Place, place_id: int) -> bool:
     """Whether the place lies within the user's places (for the roles that have places of residents)."""
     return principal.role != "party_member" and in_user_places(conn, principal.user_id, kind, place_id)
+
+
+def manages_grid(conn: Connection, principal: Principal, grid_id: int | None) -> bool:
+    """Whether the user is a manager of a case in `grid_id` (api.workflows' MANAGER): a managing role whose places
+    hold the grid (an admin: every grid; a case whose grid is gone: admins only)."""
+    if principal.role not in MANAGING:
+        return False
+    return principal.role == "admin" or (grid_id is not None and in_places(conn, principal, "grid", grid_id))
 
 
 def require_place(conn: Connection, kind: Place, place_id: int | None, principal: Principal | None = None) -> None:

@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
-from api.access import FIELD_READERS, MANAGING, audit, in_places, managed_grids
+from api.access import FIELD_READERS, audit, case_grids, in_places, managed_grids, manages_grid
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import (
@@ -30,7 +30,7 @@ from api.routers.households import Point
 from api.storage import Connection, transaction, user_scope
 from api.storage import hazards as hazards_db
 from api.storage import households as households_db
-from api.storage.places import place_id_by_code
+from api.storage.places import party_member_grid_ids, place_id_by_code
 from api.workflows import hazards as workflow
 from api.workflows import parties_of
 
@@ -156,12 +156,15 @@ def list_hazards(
     after = decode_cursor(cursor)
     limit = min(limit, settings.page_size_max)
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
+        grid_id = _place(conn, "grid", grid_code, principal)
+        community_id = _place(conn, "community", community_code, principal)
         rows = hazards_db.hazards_page(
             conn,
             after=after,
             limit=limit,
-            grid_id=_place(conn, "grid", grid_code, principal),
-            community_id=_place(conn, "community", community_code, principal),
+            grid_id=grid_id,
+            community_id=community_id,
+            grid_ids=case_grids(conn, principal) if grid_id is None and community_id is None else None,
             state=state,
             category=category,
             overdue=overdue,
@@ -300,7 +303,7 @@ def _reporting_grids(conn: Connection, principal: Principal) -> set[int] | None:
     """The grids the user reports in (None: every grid, for an admin); a party member's: those of their grid
     scopes and of their 中心户's households."""
     if principal.role == "party_member":
-        return hazards_db.party_member_grid_ids(conn, principal.user_id)
+        return party_member_grid_ids(conn, principal.user_id)
     return managed_grids(conn, principal)
 
 
@@ -313,7 +316,7 @@ def change_hazard(hazard_id: Id, body: TransitionRequest, engine: EngineDep, pri
         if row is None:
             raise NotFound(f"no hazard {hazard_id}")
         parties = parties_of(
-            manages=_manages(conn, principal, row["grid_id"]),
+            manages=manages_grid(conn, principal, row["grid_id"]),
             user_id=principal.user_id,
             assigned_user_id=row["assigned_user_id"],
             reported_by=row["reported_by"],
@@ -353,13 +356,6 @@ def change_hazard(hazard_id: Id, body: TransitionRequest, engine: EngineDep, pri
         changed = hazards_db.hazard(conn, hazard_id)
         assert changed is not None
         return _with_history(conn, changed)
-
-
-def _manages(conn: Connection, principal: Principal, grid_id: int | None) -> bool:
-    """A managing role whose places hold the hazard's grid (a hazard whose grid is gone: admins only)."""
-    if principal.role not in MANAGING:
-        return False
-    return principal.role == "admin" or (grid_id is not None and in_places(conn, principal, "grid", grid_id))
 
 
 CASE_FIELDS = tuple(f.name for f in dataclasses.fields(workflow.Hazard))

@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
-from api.access import FIELD_READERS, audit, in_places, managed_grids
+from api.access import FIELD_READERS, audit, case_grids, in_places, managed_grids, manages_grid
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import ClientIdConflict, InvalidParameter, NotFound, OutsideYourPlaces, StaleVersion
@@ -212,6 +212,8 @@ def list_requests(
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
         grid_id = _place(conn, "grid", grid_code, principal)
         community_id = _place(conn, "community", community_code, principal)
+        # the user's grids named on top of row-level security (api.access.case_grids), as for households
+        mine = case_grids(conn, principal) if grid_id is None and community_id is None else None
         rows = requests_db.page(
             conn,
             before=before,
@@ -222,6 +224,8 @@ def list_requests(
             service_code=service_code,
             assigned_user_id=principal.user_id if assigned_to_me else None,
             overdue=overdue,
+            grid_ids=mine,
+            or_assigned_to=principal.user_id,
         )
     body: dict[str, Any] = {"type": "FeatureCollection", "features": [feature(r) for r in rows], "links": []}
     body["numberReturned"] = len(rows)
@@ -295,7 +299,8 @@ def transition(request_id: Id, body: TransitionBody, engine: EngineDep, principa
         row = requests_db.request(conn, request_id)
         if row is None:
             raise NotFound(f"no request {request_id}")
-        actor = Actor(role=principal.role, user_id=principal.user_id)
+        manages = manages_grid(conn, principal, row["grid_id"])
+        actor = Actor(role=principal.role, user_id=principal.user_id, manages=manages)
         row = act(conn, row, body, actor, version=body.version)
         audit(conn, principal, "update", "requests", object_ids=[request_id], detail={"action": body.action})
         return feature(row)
@@ -309,9 +314,9 @@ def act(conn: Connection, row: dict, body: TransitionBody, actor: Actor, *, vers
         raise StaleVersion(
             f"request {request_id} is at version {row['version']}, not {version}: reload it", row["version"]
         )
-    case = Case(row["state"], row["assigned_user_id"], row["assigned_unit"], row["partner_id"])
+    case = Case(row["state"], row["assigned_user_id"], row["assigned_unit"], row["partner_id"], row["reported_by"])
     fields = body.model_dump(exclude={"action", "version"})
-    change = decide(case, body.action, actor, now=datetime.now(UTC), **fields)
+    change = decide(case, body.action, actor, now=datetime.now(UTC), subject=f"request {request_id}", **fields)
     if body.action == "dispatch" and body.assigned_user_id is not None:
         if not requests_db.member_in_community(conn, body.assigned_user_id, row["community_id"]):
             raise InvalidParameter(f"assigned_user_id: {body.assigned_user_id} is no party member of this community")

@@ -16,6 +16,13 @@ def place_exists(conn: Connection, kind: str, place_id: int) -> bool:
 # scopes for street leaders, community secretaries and grid workers, none for planners and party members.
 USER_GRIDS_SQL = "SELECT gridmap_user_grids(:user)"
 IS_ADMIN_SQL = "SELECT gridmap_is_admin(:user)"
+# A party member's grids: those of their grid scopes and of their 中心户's households (where they report and work).
+PARTY_MEMBER_GRIDS_SQL = """
+SELECT g.id FROM user_scopes s JOIN grids g ON g.code = s.code WHERE s.user_id = :user AND s.level = 'grid'
+UNION
+SELECT h.grid_id FROM households h
+WHERE h.id IN (SELECT gridmap_user_households(:user)) AND h.grid_id IS NOT NULL
+"""
 
 
 def user_grid_ids(conn: Connection, user_id: int) -> set[int] | None:
@@ -23,6 +30,10 @@ def user_grid_ids(conn: Connection, user_id: int) -> set[int] | None:
     if conn.scalar(text(IS_ADMIN_SQL), {"user": user_id}):
         return None
     return set(conn.scalars(text(USER_GRIDS_SQL), {"user": user_id}))
+
+
+def party_member_grid_ids(conn: Connection, user_id: int) -> set[int]:
+    return set(conn.scalars(text(PARTY_MEMBER_GRIDS_SQL), {"user": user_id}))
 
 
 # Whether a place lies within a user's scopes: a community by its 12-digit code or its street's, a grid as above.

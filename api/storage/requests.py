@@ -30,6 +30,8 @@ SELECT {COLUMNS} {FROM}
 WHERE (:before = 0 OR r.id < :before)
   AND {optional("r.grid_id", "grid_id")}
   AND {optional("g.community_id", "community_id")}
+  AND (CAST(:grid_ids AS bigint[]) IS NULL OR r.grid_id = ANY (CAST(:grid_ids AS bigint[]))
+       OR r.assigned_user_id = CAST(:or_assigned_to AS bigint))
   AND {optional("r.state", "state", "text")}
   AND {optional("r.service_code", "service_code", "text")}
   AND {optional("r.assigned_user_id", "assigned_user_id")}
@@ -159,13 +161,22 @@ def page(
     service_code: str | None = None,
     assigned_user_id: int | None = None,
     overdue: bool | None = None,
+    grid_ids: list[int] | None = None,
+    or_assigned_to: int | None = None,
 ) -> list[dict]:
-    """Up to `limit` visible requests with ids below `before` (0: from the newest), newest first."""
+    """Up to `limit` visible requests with ids below `before` (0: from the newest), newest first.
+
+    `grid_ids` with `or_assigned_to`: the user's grids (api.access.case_grids) and the user, given again on top of
+    row-level security — requests in those grids or dispatched to the user (a party member may be given one
+    anywhere in the community) — so that the planner reads them through requests_grid_idx and
+    requests_assigned_idx instead of walking every request newest first, testing the policy on each."""
     params = {
         "before": before,
         "limit": limit,
         "grid_id": grid_id,
         "community_id": community_id,
+        "grid_ids": grid_ids,
+        "or_assigned_to": or_assigned_to,
         "state": state,
         "service_code": service_code,
         "assigned_user_id": assigned_user_id,

@@ -1,5 +1,6 @@
 """Residents' requests and micro-wishes (诉求 / 微心愿): 居民点单 → 支部下单 → 党员接单 → 群众评单, as a table of
-transitions that says, for each action, from which states, to which state, and who may take it.
+transitions that says, for each action, from which states, to which state, and who may take it — api.workflows'
+rows and lookup, shared with hazards (one order of 403 / 409 for both); `decide` adds what each action sets.
 
 Pure: no database, no HTTP. The router checks a change here, the storage makes it with the expected version.
 The states are migration 0009's; FixMyStreet's model (../shared/research/grid.md §3.2) is mirrored where it fits:
@@ -15,9 +16,9 @@ flag (open and past the deadline), not a state (§3.3, as Tianque does).
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
-from api.errors import Forbidden, InvalidParameter, InvalidTransition
+from api.errors import InvalidParameter
+from api.workflows import ASSIGNEE, MANAGER, RATER, Workflow, parties_of, transition
 
 STATES = ("submitted", "dispatched", "accepted", "completed", "closed", "rejected", "duplicate")
 STATE_LABELS = {
@@ -50,52 +51,46 @@ NOTE_MAX = 2000
 UNIT_MAX = 100
 RATING_RANGE = (1, 5)
 
-# Who may take an action:
-#   managing  — the branch: admin, street leader, community secretary (within their places: row-level security)
-#   assignee  — the party member it was dispatched to; for a co-building unit (no account) the branch acts for it
-#   doer      — the assignee, or the branch
-#   rater     — whoever records the resident's rating: field writers, or the partner app that posted the request
-Who = Literal["managing", "assignee", "doer", "rater"]
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One action: the states it may start from, the state it leads to, who may take it, what it must carry."""
-
-    action: str
-    sources: frozenset[str]
-    target: str
-    who: Who
-    needs: tuple[str, ...] = ()
-    label: str = ""
-
-
-TRANSITIONS: dict[str, Transition] = {
-    t.action: t
-    for t in (
-        Transition("dispatch", frozenset({"submitted", "dispatched"}), "dispatched", "managing", label="支部下单"),
-        Transition("accept", frozenset({"dispatched"}), "accepted", "assignee", label="党员接单"),
-        Transition("decline", frozenset({"dispatched", "accepted"}), "submitted", "assignee", label="退回支部"),
-        Transition("complete", frozenset({"accepted"}), "completed", "doer", ("note",), label="办结"),
-        Transition("rate", frozenset({"completed"}), "closed", "rater", ("rating",), label="群众评单"),
-        Transition("close", frozenset({"completed"}), "closed", "managing", label="关闭 (未评单)"),
-        Transition("reject", frozenset({"submitted", "dispatched"}), "rejected", "managing", ("reason",), "不予受理"),
-        Transition(
-            "duplicate", frozenset({"submitted", "dispatched"}), "duplicate", "managing", ("duplicate_of",), "重复"
-        ),
-        Transition("reopen", frozenset(FINAL_STATES | {"completed"}), "submitted", "managing", label="重新受理"),
-    )
+# Who may take an action (api.workflows' parties, worked out by `parties` below):
+#   MANAGER   — the branch: admin, street leader, community secretary whose places hold the request
+#   ASSIGNEE  — the party member it was dispatched to; when no user is assigned (a co-building unit has no account)
+#               a manager stands in for it
+#   doer      — the assignee or the branch: both parties on the row
+#   RATER     — whoever records the resident's rating: a field writer, or the partner app that posted the request
+BRANCH = (MANAGER,)
+DOERS = (MANAGER, ASSIGNEE)
+PARTY_LABELS = {
+    ASSIGNEE: "the party member it is dispatched to (a co-building unit has no account: a manager of its place)",
+    RATER: "whoever records the resident's rating (admin, street_leader, community_secretary, grid_worker), "
+    "or the partner app that posted it",
 }
-ACTIONS = tuple(TRANSITIONS)
+TABLE = (
+    transition("dispatch", ["submitted", "dispatched"], "dispatched", BRANCH, "支部下单"),
+    transition("accept", ["dispatched"], "accepted", [ASSIGNEE], "党员接单"),
+    transition("decline", ["dispatched", "accepted"], "submitted", [ASSIGNEE], "退回支部"),
+    transition("complete", ["accepted"], "completed", DOERS, "办结", note_required=True),  # note: what was done
+    transition("rate", ["completed"], "closed", [RATER], "群众评单"),  # carries rating 1–5 and a comment
+    transition("close", ["completed"], "closed", BRANCH, "关闭 (未评单)"),
+    transition("reject", ["submitted", "dispatched"], "rejected", BRANCH, "不予受理", note_required=True),  # reason
+    transition("duplicate", ["submitted", "dispatched"], "duplicate", BRANCH, "重复"),  # carries duplicate_of
+    transition("reopen", [*FINAL_STATES, "completed"], "submitted", BRANCH, "重新受理"),
+)
+WORKFLOW = Workflow("request", STATES, TABLE, state_labels=STATE_LABELS, party_labels=PARTY_LABELS)
+ACTIONS = WORKFLOW.actions
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: a signed-in user (role and id) or an Open311 partner app (by id)."""
+    """Who acts: a signed-in user (role and id) or an Open311 partner app (by id).
+
+    `manages`: whether the user is a manager of the request's place — a managing role whose places hold its grid
+    (the router asks the database, `api.access.manages_grid`, as for hazards); None: the role alone decides (a pure
+    caller that has no places; row-level security has shown the request to the user)."""
 
     role: str | None = None
     user_id: int | None = None
     partner_id: int | None = None
+    manages: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +101,7 @@ class Case:
     assigned_user_id: int | None = None
     assigned_unit: str | None = None
     partner_id: int | None = None
+    reported_by: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,18 +115,22 @@ class Change:
     detail: dict[str, object] = field(default_factory=dict)
 
 
-def may(transition: Transition, case: Case, actor: Actor) -> bool:
-    """Whether `actor` may take `transition` on `case` (whatever its state)."""
-    managing = actor.role in MANAGING
-    assignee = actor.user_id is not None and actor.user_id == case.assigned_user_id
-    if transition.who == "managing":
-        return managing
-    if transition.who == "assignee":
-        return assignee or (managing and case.assigned_user_id is None)  # a unit has no account: the branch acts
-    if transition.who == "doer":
-        return assignee or managing
-    # rater: the resident's rating, entered by a field writer or sent by the partner app that posted the request
-    return actor.role in FIELD_WRITERS or (actor.partner_id is not None and actor.partner_id == case.partner_id)
+def parties(case: Case, actor: Actor) -> frozenset[str]:
+    """The parties `actor` is to `case` (api.workflows): the common ones, then the two this workflow adds."""
+    manages = actor.role in MANAGING if actor.manages is None else actor.manages
+    found = set(
+        parties_of(
+            manages=manages,
+            user_id=actor.user_id,
+            assigned_user_id=case.assigned_user_id,
+            reported_by=case.reported_by,
+        )
+    )
+    if manages and case.assigned_user_id is None:
+        found.add(ASSIGNEE)  # a co-building unit (or nobody yet): no account to act, the branch acts for it
+    if actor.role in FIELD_WRITERS or (actor.partner_id is not None and actor.partner_id == case.partner_id):
+        found.add(RATER)  # the resident's rating, entered for them or sent by the app they used
+    return frozenset(found)
 
 
 def _text(value: object, name: str, limit: int) -> str:
@@ -154,26 +154,17 @@ def decide(
     reason: str | None = None,
     duplicate_of: int | None = None,
     now: datetime,
+    subject: str = "request",
 ) -> Change:
-    """The change `action` makes to `case` for `actor`, or why not: `Forbidden` for a role that may not (403),
-    `InvalidTransition` for a state it does not start from (409), `InvalidParameter` for what it lacks (400).
-    Checks that need the database (the party member's community, the request a duplicate merges into) are the
-    caller's."""
-    transition = TRANSITIONS.get(action)
-    if transition is None:
-        raise InvalidParameter(f"action: one of {', '.join(ACTIONS)}; got {action[:40]!r}")
-    if not may(transition, case, actor):
-        raise Forbidden(f"{action} ({transition.label}) is not yours to take on this request")
-    if case.state not in transition.sources:
-        raise InvalidTransition(
-            f"cannot {action} a request that is {case.state} ({STATE_LABELS.get(case.state, case.state)}); "
-            f"{action} is taken from {', '.join(sorted(transition.sources))}",
-            case.state,
-            action,
-        )
+    """The change `action` makes to `case` for `actor`, or why not, in api.workflows' order: `Forbidden` for
+    parties that may not (403), `InvalidTransition` for a state it does not start from (409), `InvalidParameter`
+    for what it lacks (400). `subject` names the request in messages. Checks that need the database (the party
+    member's community, the request a duplicate merges into) are the caller's."""
+    row = WORKFLOW.find(action, case.state, parties(case, actor), subject)
     if note is not None and len(note) > NOTE_MAX:
         raise InvalidParameter(f"note: at most {NOTE_MAX} characters; got {len(note)}")
-    values: dict[str, object] = {"state": transition.target, "updated_at": now}
+    target = row.target_from(case.state)
+    values: dict[str, object] = {"state": target, "updated_at": now}
     detail: dict[str, object] = {}
     if action == "dispatch":
         if (assigned_user_id is None) == (assigned_unit is None):
@@ -220,7 +211,7 @@ def decide(
             "rating_comment": None,
             "status_notes": note or None,
         }
-    return Change(action, case.state, transition.target, values, detail)
+    return Change(action, case.state, target, values, detail)
 
 
 def is_overdue(state: str, deadline: datetime, now: datetime) -> bool:

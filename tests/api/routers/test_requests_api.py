@@ -17,6 +17,8 @@ from api.accounts.roles import parse_scope
 from api.accounts.users import put_user
 from api.main import create_app
 from api.settings import Settings
+from api.storage import connect, user_scope
+from api.storage.database import app_database_url, make_engine
 from tests.conftest import ServerThread, sample_loaded
 from tests.signing import PASSWORD
 
@@ -371,6 +373,46 @@ def test_each_user_sees_their_places_only(world):
     assert mine in {f["id"] for f in by_grid}
     assert _get(world, "planner", "/requests").status_code == 403
     assert _get(world, "member", f"/requests/{mine}").status_code == 404
+
+
+def _all_pages(world, who, **params) -> list[int]:
+    ids, page = [], _get(world, who, "/requests", limit=500, **params)
+    while True:
+        assert page.status_code == 200, page.text
+        ids += [f["id"] for f in page.json()["features"]]
+        following = [link["href"] for link in page.json()["links"] if link["rel"] == "next"]
+        if not following:
+            return ids
+        page = world["client"].get(following[0], headers=world["headers"][who])
+
+
+def test_a_list_without_a_place_is_what_row_level_security_shows(world):
+    """GET /requests names the user's grids and the user (dispatched to them) on top of row-level security, so that
+    the planner reads an index: the list must still be exactly what the policy alone shows — a request dispatched
+    to a party member in another grid of the community too."""
+    with world["engine"].connect() as conn:
+        elsewhere = (
+            conn.execute(
+                text(INNER_POINT_SQL.replace("ORDER BY", "AND g.id <> :g1 ORDER BY")),
+                {"c": world["g1"]["community_id"], "margin": 5, "g1": world["g1"]["id"]},
+            )
+            .mappings()
+            .one()
+        )
+    location = {"type": "Point", "coordinates": [elsewhere["lon"], elsewhere["lat"]]}
+    given = _post(world, "secretary", location=location).json()["id"]
+    member = world["ids"]["member"]
+    assert _act(world, "secretary", given, "dispatch", 1, assigned_user_id=member).status_code == 200
+    _post(world, "worker_b", location=_moved(world, 0, "g3"))
+    app = make_engine(app_database_url(world["engine"].url.render_as_string(hide_password=False)))
+    try:
+        for who in ("worker", "worker_b", "secretary", "secretary_b", "member", "member2", "admin"):
+            with connect(app, scope=user_scope(world["ids"][who])) as conn:
+                policy = list(conn.scalars(text("SELECT id FROM requests ORDER BY id DESC")))
+            assert _all_pages(world, who) == policy, who
+        assert given in _all_pages(world, "member") and given not in _all_pages(world, "worker")
+    finally:
+        app.dispose()
 
 
 def test_pages_filters_and_overdue(world):

@@ -8,15 +8,19 @@ from itertools import product
 import pytest
 
 from api.errors import ERRORS, Forbidden, InvalidParameter, InvalidTransition
+from api.workflows import ASSIGNEE, MANAGER, RATER, REPORTER, VIEWER, Transition, Workflow
 from api.workflows.requests import (
     ACTIONS,
     OPEN311_STATUS,
     STATES,
+    TABLE,
+    WORKFLOW,
     Actor,
     Case,
     decide,
     is_overdue,
     open311_status,
+    parties,
 )
 
 NOW = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
@@ -90,8 +94,9 @@ def test_each_action_from_each_state_by_each_actor(action, state, who):
         with pytest.raises(Forbidden):
             decide(case, action, ACTORS[who], now=NOW, **FIELDS.get(action, {}))
     elif state not in FROM[action]:
-        with pytest.raises(InvalidTransition, match=f"cannot {action} a request that is {state}"):
-            decide(case, action, ACTORS[who], now=NOW, **FIELDS.get(action, {}))
+        with pytest.raises(InvalidTransition, match=f"cannot {action} request 9: it is {state} ") as refused:
+            decide(case, action, ACTORS[who], now=NOW, subject="request 9", **FIELDS.get(action, {}))
+        assert refused.value.fields == {"state": state, "action": action}
     else:
         change = decide(case, action, ACTORS[who], now=NOW, **FIELDS.get(action, {}))
         assert (change.from_state, change.to_state) == (state, TO[action])
@@ -114,6 +119,50 @@ def test_the_branch_acts_for_a_unit_that_has_no_account(action):
     assert decide(_case("dispatched", unit=True), action, branch, now=NOW).to_state == TO[action]
     with pytest.raises(Forbidden):  # a party member is not the unit
         decide(_case("dispatched", unit=True), action, member, now=NOW)
+
+
+def test_the_table_is_a_common_workflow_table():
+    """One way to say a transition: api.workflows' rows and lookup, as for hazards."""
+    assert isinstance(WORKFLOW, Workflow) and all(isinstance(row, Transition) for row in TABLE)
+    assert {row.action: set(row.sources) for row in TABLE} == FROM
+    assert {row.action: row.target for row in TABLE} == TO
+    assert {row.action for row in TABLE if row.note_required} == {"complete", "reject"}
+
+
+def test_the_parties_of_each_actor():
+    member_case = _case("dispatched")
+    assert parties(member_case, ACTORS["assigned_member"]) == {ASSIGNEE, VIEWER}
+    assert parties(member_case, ACTORS["community_secretary"]) == {MANAGER, RATER, VIEWER}
+    assert parties(member_case, ACTORS["grid_worker"]) == {RATER, VIEWER}
+    assert parties(member_case, ACTORS["posting_partner"]) == {RATER, VIEWER}
+    assert parties(member_case, ACTORS["other_partner"]) == {VIEWER}
+    # a unit has no account: the branch stands in for the assignee; a party member never does
+    assert parties(_case("dispatched", unit=True), ACTORS["community_secretary"]) == {MANAGER, ASSIGNEE, RATER, VIEWER}
+    assert parties(_case("dispatched", unit=True), ACTORS["assigned_member"]) == {VIEWER}
+    reported = Case("submitted", reported_by=OTHER_MEMBER)
+    assert parties(reported, ACTORS["other_member"]) == {REPORTER, VIEWER}
+
+
+def test_a_manager_outside_the_requests_places_is_no_manager_of_it():
+    """The router asks the database (api.access.manages_grid); a secretary who sees a request only as its reporter
+    may not dispatch it, nor stand in for a unit, but may still record the rating as a field writer."""
+    outside = Actor("community_secretary", 3, manages=False)
+    with pytest.raises(Forbidden, match="is for a manager of its place"):
+        decide(Case("submitted"), "dispatch", outside, assigned_unit="物业", now=NOW)
+    with pytest.raises(Forbidden):
+        decide(_case("dispatched", unit=True), "accept", outside, now=NOW)
+    assert decide(_case("completed"), "rate", outside, rating=3, now=NOW).to_state == "closed"
+
+
+def test_a_refusal_says_who_may_and_who_you_are():
+    with pytest.raises(Forbidden) as refused:
+        decide(_case("completed"), "rate", ACTORS["assigned_member"], rating=5, subject="request 9", now=NOW)
+    message = str(refused.value)
+    assert message.startswith("rate (群众评单) of request 9 is for whoever records the resident's rating")
+    assert "or the partner app that posted it; you are the party member it is dispatched to" in message
+    assert message.endswith("anyone who sees it")
+    with pytest.raises(InvalidTransition, match=r"it is closed \(已关闭\); rate is allowed only from completed"):
+        decide(_case("closed"), "rate", ACTORS["grid_worker"], rating=5, now=NOW)
 
 
 def test_the_whole_path():
