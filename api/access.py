@@ -11,7 +11,7 @@ from api.accounts.roles import Principal
 from api.errors import NotFound
 from api.storage import Connection
 from api.storage.audit import record
-from api.storage.places import in_user_places, party_member_grid_ids, place_exists, user_grid_ids
+from api.storage.places import in_user_places, party_member_grid_ids, place_exists, place_id_by_code, user_grid_ids
 
 # Layers of places and service points, coverage, siting, and the maps of them: no personal data.
 PLANNING = ("admin", "street_leader", "community_secretary", "planner")
@@ -53,6 +53,20 @@ def manages_grid(conn: Connection, principal: Principal, grid_id: int | None) ->
     if principal.role not in MANAGING:
         return False
     return principal.role == "admin" or (grid_id is not None and in_places(conn, principal, "grid", grid_id))
+
+
+def place_by_code(
+    conn: Connection, principal: Principal, kind: Literal["grid", "community"], code: str | None
+) -> int | None:
+    """The id of the place a code names if it lies in the user's places (None without a code); else a 404 worded as
+    for a code that is not stored. A party member's rows are their 中心户's, which the database picks: they name
+    no place."""
+    if code is None:
+        return None
+    place_id = place_id_by_code(conn, kind, code)
+    if place_id is None or not in_places(conn, principal, kind, place_id):
+        raise NotFound(f"no {kind} {code}")
+    return place_id
 
 
 def require_place(conn: Connection, kind: Place, place_id: int | None, principal: Principal | None = None) -> None:

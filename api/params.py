@@ -8,9 +8,11 @@ what is checked. Value sets that depend on settings (walking profiles) are added
 import base64
 import binascii
 import json
-from typing import TYPE_CHECKING, Annotated, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
+from starlette.datastructures import URL
 
 from api.errors import InvalidParameter, excerpt
 from api.storage.database import DB_INT_MAX
@@ -76,3 +78,17 @@ def decode_cursor(cursor: str | None) -> int:
     if not isinstance(after, int) or not 0 <= after < 2**63:
         raise InvalidParameter("cursor is not one this API gave (use the next link of the previous page)")
     return after
+
+
+def next_links(url: URL, rows: Sequence[Mapping], limit: int, media_type: str | None = None) -> list[dict]:
+    """The link to the page after `rows` (keyset, by id) when the page is full; none after the last page."""
+    if len(rows) < limit:
+        return []
+    link = {"rel": "next", "href": str(url.include_query_params(cursor=encode_cursor(rows[-1]["id"]), limit=limit))}
+    return [link | {"type": media_type}] if media_type else [link]
+
+
+def feature_page(url: URL, features: list[dict], rows: Sequence[Mapping], limit: int) -> dict[str, Any]:
+    """A page of a GeoJSON list: its features, how many, and the next link."""
+    links = next_links(url, rows, limit, "application/geo+json")
+    return {"type": "FeatureCollection", "features": features, "links": links, "numberReturned": len(features)}

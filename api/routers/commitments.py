@@ -10,17 +10,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from api.access import MANAGING, audit, in_places, managed_grids
+from api.access import MANAGING, audit, in_places, managed_grids, place_by_code
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, require_role
 from api.errors import Forbidden, InvalidParameter, InvalidTransition, NotFound
 from api.ledgers import CHINA
-from api.params import Id, decode_cursor, encode_cursor
+from api.params import Id, decode_cursor, next_links
 from api.privacy import mask_name
 from api.storage import Connection, transaction, user_scope
 from api.storage import commitments as commitments_db
 from api.storage.ledgers import place_grids
-from api.storage.places import place_id_by_code
 
 ROLES = (*MANAGING, "party_member")
 router = APIRouter(prefix="/commitments", tags=["commitments 承诺践诺"], dependencies=[Depends(require_role(*ROLES))])
@@ -72,11 +71,7 @@ def list_commitments(
         rows = commitments_db.commitments_page(
             conn, after=after, limit=limit, grid_ids=grids, user_id=user_id, year=year, state=state
         )
-    body: dict = {"commitments": [_shown(r) for r in rows], "links": []}
-    if len(rows) == limit:
-        following = request.url.include_query_params(cursor=encode_cursor(rows[-1]["id"]), limit=limit)
-        body["links"].append({"rel": "next", "href": str(following)})
-    return body
+    return {"commitments": [_shown(r) for r in rows], "links": next_links(request.url, rows, limit)}
 
 
 def _grids(conn: Connection, principal: Principal, community: str | None, grid: str | None) -> list[int] | None:
@@ -86,9 +81,8 @@ def _grids(conn: Connection, principal: Principal, community: str | None, grid: 
         raise InvalidParameter("give community_code or grid_code, not both")
     for kind, code in (("community", community), ("grid", grid)):
         if code:
-            place_id = place_id_by_code(conn, kind, code)
-            if place_id is None or not in_places(conn, principal, kind, place_id):  # type: ignore[arg-type]
-                raise NotFound(f"no {kind} {code}")
+            place_id = place_by_code(conn, principal, kind, code)  # type: ignore[arg-type]
+            assert place_id is not None  # a code was given
             return place_grids(conn, kind, place_id)  # type: ignore[arg-type]
     if principal.role == "party_member":
         return None

@@ -6,13 +6,13 @@ Planners get 403: they see hazards as counts only (KPIs)."""
 import dataclasses
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
-from api.access import FIELD_READERS, audit, case_grids, in_places, managed_grids, manages_grid
+from api.access import FIELD_READERS, audit, case_grids, managed_grids, manages_grid, place_by_code
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import (
@@ -25,12 +25,12 @@ from api.errors import (
     UnknownPhoto,
 )
 from api.openapi import GeoJSONResponse
-from api.params import Id, decode_cursor, encode_cursor
+from api.params import Id, decode_cursor, feature_page
 from api.routers.households import Point
 from api.storage import Connection, transaction, user_scope
 from api.storage import hazards as hazards_db
 from api.storage import households as households_db
-from api.storage.places import party_member_grid_ids, place_id_by_code
+from api.storage.places import party_member_grid_ids
 from api.workflows import hazards as workflow
 from api.workflows import parties_of
 
@@ -156,8 +156,8 @@ def list_hazards(
     after = decode_cursor(cursor)
     limit = min(limit, settings.page_size_max)
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
-        grid_id = _place(conn, "grid", grid_code, principal)
-        community_id = _place(conn, "community", community_code, principal)
+        grid_id = place_by_code(conn, principal, "grid", grid_code)
+        community_id = place_by_code(conn, principal, "community", community_code)
         rows = hazards_db.hazards_page(
             conn,
             after=after,
@@ -171,22 +171,7 @@ def list_hazards(
             reported_from=reported_from,
             reported_to=reported_to,
         )
-    body: dict[str, Any] = {"type": "FeatureCollection", "features": [_feature(r) for r in rows], "links": []}
-    body["numberReturned"] = len(rows)
-    if len(rows) == limit:
-        next_url = request.url.include_query_params(cursor=encode_cursor(rows[-1]["id"]), limit=limit)
-        body["links"].append({"rel": "next", "type": "application/geo+json", "href": str(next_url)})
-    return body
-
-
-def _place(conn: Connection, kind: Literal["grid", "community"], code: str | None, principal: Principal) -> int | None:
-    """The id of the place a code names, if it is one of the user's (else 404, as for a code that is not stored)."""
-    if code is None:
-        return None
-    place_id = place_id_by_code(conn, kind, code)
-    if place_id is None or not in_places(conn, principal, kind, place_id):
-        raise NotFound(f"no {kind} {code}")
-    return place_id
+    return feature_page(request.url, [_feature(r) for r in rows], rows, limit)
 
 
 @router.get("/hazards/{hazard_id}", response_class=GeoJSONResponse)

@@ -2,20 +2,19 @@
 change. Row-level security gives each user the households of their places (a party member: their 中心户's);
 every write is audited. Residents' names and phones are under /residents, masked."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
-from api.access import FIELD_READERS, FIELD_WRITERS, audit, in_places, managed_grids
+from api.access import FIELD_READERS, FIELD_WRITERS, audit, in_places, managed_grids, place_by_code
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import NotFound
 from api.openapi import GeoJSONResponse
-from api.params import Id, decode_cursor, encode_cursor
+from api.params import Id, decode_cursor, feature_page
 from api.storage import Connection, transaction, user_scope
 from api.storage import households as households_db
-from api.storage.places import place_id_by_code
 from gis.workload import ALL_TAGS
 
 router = APIRouter(prefix="/households", tags=["households 户"], dependencies=[Depends(require_role(*FIELD_READERS))])
@@ -54,29 +53,13 @@ def list_households(
     after = decode_cursor(cursor)
     limit = min(limit, settings.page_size_max)
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
-        grid_id = _place(conn, "grid", grid_code, principal)
-        community_id = _place(conn, "community", community_code, principal)
+        grid_id = place_by_code(conn, principal, "grid", grid_code)
+        community_id = place_by_code(conn, principal, "community", community_code)
         mine = _own(conn, principal) if grid_id is None and community_id is None else {}
         rows = households_db.households_page(
             conn, after=after, limit=limit, grid_id=grid_id, community_id=community_id, **mine
         )
-    body: dict[str, Any] = {"type": "FeatureCollection", "features": [_feature(r) for r in rows], "links": []}
-    body["numberReturned"] = len(rows)
-    if len(rows) == limit:
-        next_url = request.url.include_query_params(cursor=encode_cursor(rows[-1]["id"]), limit=limit)
-        body["links"].append({"rel": "next", "type": "application/geo+json", "href": str(next_url)})
-    return body
-
-
-def _place(conn: Connection, kind: Literal["grid", "community"], code: str | None, principal: Principal) -> int | None:
-    """The id of the place a code names, if it is one of the user's (else 404, as for a code that is not stored)."""
-    if code is None:
-        return None
-    place_id = place_id_by_code(conn, kind, code)
-    # a party member's households are their 中心户's, which the database picks: they filter by no place
-    if place_id is None or not in_places(conn, principal, kind, place_id):
-        raise NotFound(f"no {kind} {code}")
-    return place_id
+    return feature_page(request.url, [_feature(r) for r in rows], rows, limit)
 
 
 def _own(conn: Connection, principal: Principal) -> dict[str, list[int]]:

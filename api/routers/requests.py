@@ -12,18 +12,17 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
-from api.access import FIELD_READERS, audit, case_grids, in_places, managed_grids, manages_grid
+from api.access import FIELD_READERS, audit, case_grids, managed_grids, manages_grid, place_by_code
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import ClientIdConflict, InvalidParameter, NotFound, OutsideYourPlaces, StaleVersion
 from api.openapi import GeoJSONResponse
-from api.params import Id, decode_cursor, encode_cursor
+from api.params import Id, decode_cursor, feature_page
 from api.requests_view import feature, nearby_view, when
 from api.residents import check_phone
 from api.storage import Connection, transaction, user_scope
 from api.storage import households as households_db
 from api.storage import requests as requests_db
-from api.storage.places import place_id_by_code
 from api.workflows.requests import ACTIONS, STATES, Actor, Case, decide
 
 router = APIRouter(prefix="/requests", tags=["requests 诉求"], dependencies=[Depends(require_role(*FIELD_READERS))])
@@ -210,8 +209,8 @@ def list_requests(
     before = decode_cursor(cursor)
     limit = min(limit, settings.page_size_max)
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
-        grid_id = _place(conn, "grid", grid_code, principal)
-        community_id = _place(conn, "community", community_code, principal)
+        grid_id = place_by_code(conn, principal, "grid", grid_code)
+        community_id = place_by_code(conn, principal, "community", community_code)
         # the user's grids named on top of row-level security (api.access.case_grids), as for households
         mine = case_grids(conn, principal) if grid_id is None and community_id is None else None
         rows = requests_db.page(
@@ -227,21 +226,7 @@ def list_requests(
             grid_ids=mine,
             or_assigned_to=principal.user_id,
         )
-    body: dict[str, Any] = {"type": "FeatureCollection", "features": [feature(r) for r in rows], "links": []}
-    body["numberReturned"] = len(rows)
-    if len(rows) == limit:
-        next_url = request.url.include_query_params(cursor=encode_cursor(rows[-1]["id"]), limit=limit)
-        body["links"].append({"rel": "next", "type": "application/geo+json", "href": str(next_url)})
-    return body
-
-
-def _place(conn: Connection, kind: Literal["grid", "community"], code: str | None, principal: Principal) -> int | None:
-    if code is None:
-        return None
-    place_id = place_id_by_code(conn, kind, code)
-    if place_id is None or not in_places(conn, principal, kind, place_id):
-        raise NotFound(f"no {kind} {code}")
-    return place_id
+    return feature_page(request.url, [feature(r) for r in rows], rows, limit)
 
 
 @router.get("/{request_id}", response_class=GeoJSONResponse)
