@@ -21,7 +21,7 @@ from api.access import FIELD_READERS, PLANNING, managed_grids
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep
 from api.errors import Forbidden, InvalidParameter, NotFound, excerpt
-from api.params import parse_bbox
+from api.params import parse_bbox, parse_count
 from api.routers import layers
 from api.storage import SYSTEM, Connection, connect, user_scope
 from api.storage import ogc as ogc_db
@@ -97,7 +97,9 @@ def _collection(name: str, principal: Principal) -> Collection:
     if collection is None:
         raise NotFound(f"no collection {excerpt(name)}; collections: GET /ogc/collections")
     if principal.role not in collection.roles:
-        raise Forbidden(f"the collection {name} needs the role {' or '.join(collection.roles)}")
+        # the collection's name is not repeated: the body of a refusal says nothing of what it refused
+        roles = " or ".join(collection.roles)
+        raise Forbidden(f"this collection needs the role {roles}; signed in as {principal.role}")
     return collection
 
 
@@ -178,18 +180,6 @@ def collection(collection_id: str, request: Request, engine: EngineDep, principa
     return _json(_describe(request, collection_id, found, bbox))
 
 
-def _count(name: str, value: str | None, default: int, low: int) -> int:
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidParameter(f"{name} must be a whole number; got {excerpt(value)}") from None
-    if not low <= number <= DB_INT_MAX:
-        raise InvalidParameter(f"{name} must be at least {low}; got {excerpt(value)}")
-    return number
-
-
 def _format(f: str | None) -> str:
     if f in (None, "geojson"):
         return GEOJSON
@@ -226,8 +216,8 @@ def items(
     found = _collection(collection_id, principal)
     media_type = _format(f)
     box = parse_bbox(bbox)
-    size = min(_count("limit", limit, LIMIT_DEFAULT, 1), LIMIT_MAX)
-    skip = _count("offset", offset, 0, 0)
+    size = min(parse_count("limit", limit, LIMIT_DEFAULT, 1), LIMIT_MAX)
+    skip = parse_count("offset", offset, 0, 0)
     with _connect(engine, found, principal) as conn:
         features, matched = ogc_db.features_page(
             conn, found.source, bbox=box, limit=size, offset=skip, grid_ids=_grid_filter(conn, found, principal)

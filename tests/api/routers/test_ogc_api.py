@@ -82,6 +82,13 @@ def _oapif(world: dict) -> str:
     return f"OAPIF:{world['server'].url}/ogc"
 
 
+def _ogr2ogr(world: dict, role: str, layer: str, page_size: int, out: Path) -> list[dict]:
+    """`layer` copied to GeoJSON by ogr2ogr, `page_size` features a request (the FIDs kept: gridmap's ids)."""
+    options = ["-preserve_fid", "-f", "GeoJSON", "-oo", f"PAGE_SIZE={page_size}"]
+    _gdal(world, role, "ogr2ogr", *options, str(out), _oapif(world), layer)
+    return json.loads(out.read_text())["features"]
+
+
 # --- GDAL's OAPIF driver, unmodified ---------------------------------------------------------------------------
 
 
@@ -102,10 +109,8 @@ def test_ogr2ogr_reads_every_building_over_several_pages(world, tmp_path: Path):
     assert count > 2 * LIMIT_DEFAULT  # so that a page of the default size is not the whole layer
     summary = _gdal(world, "planner", "ogrinfo", "-ro", "-so", "-al", _oapif(world), "buildings")
     assert f"Feature Count: {count}" in summary
-    out = tmp_path / "buildings.geojson"
     # a page size that makes GDAL follow the next links several times
-    _gdal(world, "planner", "ogr2ogr", "-preserve_fid", "-f", "GeoJSON", "-oo", "PAGE_SIZE=150", str(out), _oapif(world), "buildings")
-    features = json.loads(out.read_text())["features"]
+    features = _ogr2ogr(world, "planner", "buildings", 150, tmp_path / "buildings.geojson")
     assert len(features) == count
     ids = {f["id"] for f in features}
     assert ids == {row[0] for row in _sql(world, "SELECT id FROM buildings")}
@@ -115,9 +120,7 @@ def test_ogr2ogr_reads_every_building_over_several_pages(world, tmp_path: Path):
 @needs_gdal
 def test_ogr2ogr_gives_a_grid_worker_the_households_of_their_grid(world, tmp_path: Path):
     expected = {row[0] for row in _sql(world, "SELECT id FROM households WHERE grid_id = :g", g=world["grid"])}
-    out = tmp_path / "households.geojson"
-    _gdal(world, "grid_worker", "ogr2ogr", "-preserve_fid", "-f", "GeoJSON", "-oo", "PAGE_SIZE=40", str(out), _oapif(world), "households")
-    features = json.loads(out.read_text())["features"]
+    features = _ogr2ogr(world, "grid_worker", "households", 40, tmp_path / "households.geojson")
     assert len(features) == len(expected) > 40
     assert {f["properties"]["grid_id"] for f in features} == {world["grid"]}
 
@@ -211,7 +214,8 @@ def test_limit_is_capped_not_refused(world):
 
 
 def test_bbox_returns_exactly_the_features_it_intersects(world):
-    x, y = _sql(world, "SELECT ST_X(ST_Centroid(ST_Extent(geom))), ST_Y(ST_Centroid(ST_Extent(geom))) FROM buildings")[0]
+    centre = "ST_Centroid(ST_Extent(geom))"
+    x, y = _sql(world, f"SELECT ST_X({centre}), ST_Y({centre}) FROM buildings")[0]
     box = (x - 0.002, y - 0.002, x + 0.002, y + 0.002)
     expected = {
         row[0]
