@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.access import FIELD_READERS, PLANNING, managed_grids
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep
 from api.errors import Forbidden, InvalidParameter, NotFound, excerpt
+from api.openapi import GeoJSONResponse
 from api.params import parse_bbox, parse_count
 from api.routers import layers
 from api.storage import SYSTEM, Connection, connect, user_scope
@@ -81,6 +82,12 @@ COLLECTIONS: dict[str, Collection] = {
         personal=True,
     ),
 }
+
+
+Param = Annotated[str | None, Query()]
+# declared, not validated: another name is a 404 naming it (OGC API Features), not FastAPI's 422
+CollectionId = Annotated[str, Path(description="A collection", json_schema_extra={"enum": list(COLLECTIONS)})]
+FeatureId = Annotated[str, Path(description="A feature's id", json_schema_extra={"pattern": "^[1-9][0-9]{0,18}$"})]
 
 
 def _json(body: dict, media_type: str = JSON) -> Response:
@@ -173,7 +180,7 @@ def collections(request: Request, engine: EngineDep, principal: PrincipalDep) ->
 
 
 @router.get("/collections/{collection_id}", name="ogc_collection")
-def collection(collection_id: str, request: Request, engine: EngineDep, principal: PrincipalDep) -> Response:
+def collection(collection_id: CollectionId, request: Request, engine: EngineDep, principal: PrincipalDep) -> Response:
     found = _collection(collection_id, principal)
     with _connect(engine, found, principal) as conn:
         bbox = ogc_db.extent(conn, found.source, _grid_filter(conn, found, principal))
@@ -188,9 +195,6 @@ def _format(f: str | None) -> str:
     raise InvalidParameter(f"f must be geojson or json; got {excerpt(f)}")
 
 
-Param = Annotated[str | None, Query()]
-
-
 def _own_links(request: Request, collection_id: str, media_type: str) -> list[dict]:
     """self, the same in the other media type (alternate), and the collection."""
     other = JSON if media_type == GEOJSON else GEOJSON
@@ -201,9 +205,12 @@ def _own_links(request: Request, collection_id: str, media_type: str) -> list[di
     ]
 
 
-@router.get("/collections/{collection_id}/items", name="ogc_items")
+ALSO_JSON: dict[int | str, dict] = {200: {"content": {JSON: {}}}}  # with f=json
+
+
+@router.get("/collections/{collection_id}/items", name="ogc_items", response_class=GeoJSONResponse, responses=ALSO_JSON)
 def items(
-    collection_id: str,
+    collection_id: CollectionId,
     request: Request,
     engine: EngineDep,
     principal: PrincipalDep,
@@ -239,10 +246,15 @@ def items(
     return _json(body, media_type)
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", name="ogc_item")
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    name="ogc_item",
+    response_class=GeoJSONResponse,
+    responses=ALSO_JSON,
+)
 def item(
-    collection_id: str,
-    feature_id: str,
+    collection_id: CollectionId,
+    feature_id: FeatureId,
     request: Request,
     engine: EngineDep,
     principal: PrincipalDep,
