@@ -29,6 +29,7 @@ from api.routers import (
     ledgers,
     login,
     maps,
+    ogc,
     open311,
     photos,
     requests,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(login.router)
     app.include_router(layers.router)
+    app.include_router(ogc.router)
     app.include_router(coverage.router)
     app.include_router(centers.router)
     app.include_router(workload.router)

@@ -18,8 +18,8 @@ python3 -c 'import sys; assert sys.version_info >= (3, 11), sys.version' ||
   { say "gridmap needs Python 3.11 or newer"; exit 1; }
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 command -v psql >/dev/null || apt_install postgresql-client
-# Chinese fonts so that screenshots of the maps show their labels.
-if [ $for_tests = 1 ]; then apt_install chromium chromium-driver fonts-noto-cjk; fi
+# Chinese fonts so that screenshots of the maps show their labels; GDAL's ogrinfo to read /ogc as GIS tools do.
+if [ $for_tests = 1 ]; then apt_install chromium chromium-driver fonts-noto-cjk gdal-bin; fi
 if [ $for_bench = 1 ]; then apt_install osm2pgsql; fi
 
 # 2. Virtual environment with the project installed (re-installed when pyproject.toml changes).

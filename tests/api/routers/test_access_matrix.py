@@ -132,6 +132,15 @@ ENDPOINTS = [
     ("GET", "/commitments", {"params": {"limit": 5}}, MANAGING | {"party_member"}),
     ("GET", "/kpis", {"params": {"level": "grid", "from": "2026-01-01", "to": "2026-03-31"}}, PLANNING),
     ("GET", "/me", {}, set(ROLES)),
+    ("GET", "/ogc", {}, set(ROLES)),
+    ("GET", "/ogc/conformance", {}, set(ROLES)),
+    ("GET", "/ogc/collections", {}, set(ROLES)),
+    ("GET", "/ogc/collections/buildings", {}, PLANNING),
+    ("GET", "/ogc/collections/buildings/items", {"params": {"limit": 5}}, PLANNING),
+    ("GET", "/ogc/collections/grids/items", {"params": {"limit": 5}}, PLANNING),
+    ("GET", "/ogc/collections/households/items", {"params": {"limit": 5}}, FIELD),
+    ("GET", "/ogc/collections/hazards/items", {"params": {"limit": 5}}, FIELD),
+    ("GET", "/ogc/collections/requests/items", {"params": {"limit": 5}}, FIELD),
 ]
 
 
@@ -212,6 +221,22 @@ def test_lists_hold_only_the_secretarys_places(world):
     assert a_grids | b_grids <= {row["grid_id"] for row in leader["grids"]}
     workers = _call(world, "community_secretary", "GET", "/workload/workers").json()
     assert world["a_workers"] and {w["worker_id"] for w in workers} == world["a_workers"]
+
+
+def test_ogc_households_stay_in_the_users_places(world):
+    b_households = world["b_households"]
+    for role in ("community_secretary", "grid_worker"):
+        served: set[int] = set()
+        params = {"limit": 1000, "offset": 0}
+        while True:
+            body = _call(world, role, "GET", "/ogc/collections/households/items", params=params).json()
+            served |= {feature["id"] for feature in body["features"]}
+            if not any(link["rel"] == "next" for link in body["links"]):
+                break
+            params["offset"] += 1000
+        assert served and not served & b_households and body["numberMatched"] == len(served)
+    admin = _call(world, "admin", "GET", "/ogc/collections/households/items", params={"limit": 1000}).json()
+    assert admin["numberMatched"] > len(b_households)
 
 
 def test_the_centers_map_draws_only_the_users_households(world):
