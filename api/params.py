@@ -9,9 +9,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, AwareDatetime, Field
 from starlette.datastructures import URL
 
 from api.errors import InvalidParameter, excerpt
@@ -22,6 +23,17 @@ MAX_LEVEL_MIN = 120.0  # a walking level beyond two hours is no service circle
 MAX_TARGET_HOUSEHOLDS = 100_000  # a grid target beyond this is no grid (guidelines: 300–500)
 
 Id = Annotated[int, Field(ge=1, le=DB_INT_MAX, description="A stored id (1 … 2^63−1)")]
+
+
+def _plausible_year(value: datetime) -> datetime:
+    if not 1900 <= value.year <= 2200:
+        raise ValueError("a time between the years 1900 and 2200")
+    return value
+
+
+# A point in time with its offset, of a year PostgreSQL and Python both hold whatever the offset (an edge of
+# Python's range, moved by an offset to UTC, overflowed into a 500)
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible_year)]
 Offset = Annotated[int, Field(ge=0, le=DB_INT_MAX, description="Rows to skip (0 … 2^63−1)")]
 Minutes = Annotated[
     float,

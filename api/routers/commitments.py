@@ -8,14 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from api.access import MANAGING, audit, in_places, managed_grids, place_by_code
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, require_role
 from api.errors import Forbidden, InvalidParameter, InvalidTransition, NotFound
 from api.ledgers import CHINA
-from api.params import Id, decode_cursor, next_links
+from api.params import Id, Instant, decode_cursor, next_links
 from api.privacy import mask_name
 from api.storage import Connection, transaction, user_scope
 from api.storage import commitments as commitments_db
@@ -95,7 +95,7 @@ class NewCommitment(BaseModel):
     resident_id: Id | None = Field(default=None, description="The party member among its residents")
     user_id: Id | None = Field(default=None, description="Their party_member account")
     content: Content
-    made_at: AwareDatetime | None = Field(default=None, description="承诺时间; default now")
+    made_at: Instant | None = Field(default=None, description="承诺时间; default now")
     promised_by: date | None = Field(default=None, description="承诺期限; default the end of the year")
     year: Annotated[int, Field(ge=2000, le=2100)] | None = Field(default=None, description="Default: made_at's")
 
@@ -174,7 +174,7 @@ def create_commitment(body: NewCommitment, engine: EngineDep, principal: Princip
 
 class Fulfilment(BaseModel):
     state: State = "fulfilled"
-    fulfilled_at: AwareDatetime | None = Field(default=None, description="践诺时间; default now (state fulfilled)")
+    fulfilled_at: Instant | None = Field(default=None, description="践诺时间; default now (state fulfilled)")
     fulfilment_note: Note | None = Field(default=None, description="践诺情况")
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from api.access import FIELD_READERS, audit, case_grids, managed_grids, manages_grid, place_by_code
 from api.accounts.roles import Principal
@@ -25,7 +25,7 @@ from api.errors import (
     UnknownPhoto,
 )
 from api.openapi import GeoJSONResponse
-from api.params import Id, decode_cursor, feature_page
+from api.params import Id, Instant, decode_cursor, feature_page
 from api.routers.households import Point
 from api.storage import Connection, transaction, user_scope
 from api.storage import hazards as hazards_db
@@ -147,8 +147,8 @@ def list_hazards(
     state: State | None = None,
     category: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,39}$")] = None,
     overdue: bool | None = None,
-    reported_from: Annotated[AwareDatetime | None, Query(alias="from", description="reported at or after")] = None,
-    reported_to: Annotated[AwareDatetime | None, Query(alias="to", description="reported before")] = None,
+    reported_from: Annotated[Instant | None, Query(alias="from", description="reported at or after")] = None,
+    reported_to: Annotated[Instant | None, Query(alias="to", description="reported before")] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE,
     cursor: Annotated[str | None, Query(max_length=200, description="From the previous page's next link")] = None,
 ) -> dict:

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.access import FIELD_READERS, audit, in_places, managed_grids
 from api.accounts.roles import Principal
@@ -22,7 +22,7 @@ from api.batch import item_outcome
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import ClientIdConflict, InvalidEntry, InvalidParameter, NotFound
 from api.offline import payload_sha256
-from api.params import Id, decode_cursor, encode_cursor
+from api.params import Id, Instant, decode_cursor, encode_cursor
 from api.routers.households import Point
 from api.settings import Settings
 from api.storage import Connection, transaction, user_scope
@@ -46,7 +46,7 @@ class NewVisit(BaseModel):
     client_id: uuid.UUID = Field(description="Made by the phone once per visit: a retry sends the same")
     household_id: Id
     kind: Kind = "routine"
-    visited_at: AwareDatetime = Field(description="ISO 8601 with its offset, e.g. 2026-12-06T09:30:00+08:00")
+    visited_at: Instant = Field(description="ISO 8601 with its offset, e.g. 2026-12-06T09:30:00+08:00")
     location: Point | None = Field(default=None, description="Where the phone was: GeoJSON Point, WGS84, in China")
     notes: Annotated[str, Field(max_length=NOTES_MAX)] | None = None
     photo_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(

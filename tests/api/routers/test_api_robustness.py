@@ -246,3 +246,16 @@ def test_levels_out_of_range_are_422(client, level):
 def test_a_level_within_range_is_served(client):
     response = client.get("/coverage/completeness", params={"level": 7.5})
     assert response.status_code == 200 and response.json()["level"] == 7.5
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1899-12-31T23:00:00Z"])
+def test_an_instant_at_the_edge_of_the_calendar_is_refused_not_overflowed(value):
+    """Python's first and last years, moved to UTC by an offset, overflowed into a 500 (found by the schema fuzz on
+    GET /hazards?from=…): an Instant is a time of a year 1900–2200."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from api.params import Instant
+
+    with pytest.raises(ValidationError, match="1900 and 2200"):
+        TypeAdapter(Instant).validate_python(value)
+    assert TypeAdapter(Instant).validate_python("2026-12-06T09:30:00+08:00").year == 2026
