@@ -17,12 +17,9 @@ def place_exists(conn: Connection, kind: str, place_id: int) -> bool:
 USER_GRIDS_SQL = "SELECT gridmap_user_grids(:user)"
 IS_ADMIN_SQL = "SELECT gridmap_is_admin(:user)"
 # A party member's grids: those of their grid scopes and of their 中心户's households (where they report and work).
-PARTY_MEMBER_GRIDS_SQL = """
-SELECT g.id FROM user_scopes s JOIN grids g ON g.code = s.code WHERE s.user_id = :user AND s.level = 'grid'
-UNION
-SELECT h.grid_id FROM households h
-WHERE h.id IN (SELECT gridmap_user_households(:user)) AND h.grid_id IS NOT NULL
-"""
+# The grids of a party member's scopes and of their 中心户's households (migration 0014: where row-level security
+# lets them write field work)
+PARTY_MEMBER_GRIDS_SQL = "SELECT gridmap_party_member_grids(:user)"
 
 
 def user_grid_ids(conn: Connection, user_id: int) -> set[int] | None:

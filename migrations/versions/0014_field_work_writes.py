@@ -3,8 +3,8 @@
 Migration 0009 gave visits, hazards and requests one policy for reading and writing, so that what a user may see
 (their places' rows, and also what they reported or were given) was also what they could insert: a user could
 insert a hazard or request in any grid by naming themselves as its reporter. Reading stays as it was; INSERT and
-DELETE now need the row's grid to be one of the user's (or, for a party member, a grid of their 中心户's
-households; for a visit, one of those households), and an UPDATE may not move a row out of what the user sees.
+DELETE now need the row's grid to be one of the user's (or, for a party member, a grid of their scopes or of their
+中心户's households; for a visit, one of those households), and an UPDATE may not move a row out of what the user sees.
 A partner app's own policy on requests (migration 0012) is unchanged: it posts where residents ask.
 
 Also the indexes behind the references of hazards and requests to households, buildings, residents and other
@@ -25,33 +25,39 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 HELPERS = """
--- The grids of a party member's 中心户 households (where they may report what they find).
-CREATE FUNCTION gridmap_user_household_grids(who bigint) RETURNS SETOF bigint LANGUAGE plpgsql STABLE
+-- Where a party member may report what they find: the grids of their scopes and of their 中心户's households.
+CREATE FUNCTION gridmap_party_member_grids(who bigint) RETURNS SETOF bigint LANGUAGE plpgsql STABLE
 SECURITY DEFINER SET search_path = public, pg_temp SET gridmap.system = 'on' AS $$
 BEGIN
-    RETURN QUERY SELECT DISTINCT h.grid_id FROM households h
+    IF NOT EXISTS (SELECT 1 FROM users u WHERE u.id = who AND NOT u.disabled AND u.role = 'party_member') THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT g.id FROM user_scopes s JOIN grids g ON g.code = s.code WHERE s.user_id = who AND s.level = 'grid'
+        UNION
+        SELECT h.grid_id FROM households h
         WHERE h.id IN (SELECT gridmap_user_households(who)) AND h.grid_id IS NOT NULL;
 END $$;
-CREATE FUNCTION gridmap_scope_household_grids() RETURNS SETOF bigint LANGUAGE sql STABLE AS
-$$ SELECT gridmap_user_household_grids(gridmap_user_id()) $$;
+CREATE FUNCTION gridmap_scope_party_member_grids() RETURNS SETOF bigint LANGUAGE sql STABLE AS
+$$ SELECT gridmap_party_member_grids(gridmap_user_id()) $$;
 """
 
 ALL = "(SELECT gridmap_sees_all())"
 ME = "(SELECT gridmap_user_id())"
 GRIDS = "grid_id = ANY (ARRAY(SELECT gridmap_scope_grids()))"
 HOUSEHOLDS = "household_id = ANY (ARRAY(SELECT gridmap_scope_households()))"
-HOUSEHOLD_GRIDS = "grid_id = ANY (ARRAY(SELECT gridmap_scope_household_grids()))"
+MEMBER_GRIDS = "grid_id = ANY (ARRAY(SELECT gridmap_scope_party_member_grids()))"
 
 # table: (who sees a row — migration 0009's policy, unchanged —, who may write one)
 POLICIES = {
     "visits": (f"{ALL} OR {GRIDS} OR {HOUSEHOLDS} OR user_id = {ME}", f"{ALL} OR {GRIDS} OR {HOUSEHOLDS}"),
     "hazards": (
         f"{ALL} OR {GRIDS} OR {HOUSEHOLDS} OR reported_by = {ME} OR assigned_user_id = {ME}",
-        f"{ALL} OR {GRIDS} OR {HOUSEHOLD_GRIDS}",
+        f"{ALL} OR {GRIDS} OR {MEMBER_GRIDS}",
     ),
     "requests": (
         f"{ALL} OR {GRIDS} OR {HOUSEHOLDS} OR reported_by = {ME} OR assigned_user_id = {ME}",
-        f"{ALL} OR {GRIDS} OR {HOUSEHOLD_GRIDS}",
+        f"{ALL} OR {GRIDS} OR {MEMBER_GRIDS}",
     ),
 }
 
@@ -84,5 +90,5 @@ def downgrade() -> None:
         for command in ("read", "update", "insert", "delete"):
             op.execute(f"DROP POLICY IF EXISTS {table}_{command} ON {table}")
         op.execute(f"CREATE POLICY {table}_scope ON {table} USING ({see}) WITH CHECK ({see})")
-    op.execute("DROP FUNCTION IF EXISTS gridmap_scope_household_grids()")
-    op.execute("DROP FUNCTION IF EXISTS gridmap_user_household_grids(bigint)")
+    op.execute("DROP FUNCTION IF EXISTS gridmap_scope_party_member_grids()")
+    op.execute("DROP FUNCTION IF EXISTS gridmap_party_member_grids(bigint)")
