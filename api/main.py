@@ -30,6 +30,7 @@ from api.routers import (
     photos,
     requests,
     residents,
+    tiles,
     visit_rules,
     visits,
     visits_due,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(visits.router)
     app.include_router(photos.router)
     app.include_router(maps.router)
+    app.include_router(tiles.router)
     # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
