@@ -122,10 +122,13 @@ FROM layer_versions v WHERE v.layer = ANY(:layers)
 )"""
 VERSIONS_SQL = text(f"SELECT {VERSIONS}")
 # The tile and the versions it stands for, read in one statement (one snapshot): what was drawn is what they say.
+# ST_AsMVT skips rows whose geometry ST_AsMVTGeom clipped away (NULL); a WHERE on it would be pushed into the scan
+# and clip every geometry twice (measured: +30 % on a z14 tile of 9,000 buildings). Features in id order: the same
+# rows make the same bytes (and ETag), whatever order parallel workers hand them over in.
 TILE_SQL = {
     name: text(
         f"WITH {BOUNDS}, rows AS ({layer.rows}\n)\n"
-        f"SELECT (SELECT ST_AsMVT(rows.*, '{name}', {EXTENT}, 'geom', 'id') FROM rows WHERE geom IS NOT NULL),"
+        f"SELECT (SELECT ST_AsMVT(rows.*, '{name}', {EXTENT}, 'geom', 'id' ORDER BY rows.id) FROM rows),"
         f" {VERSIONS}"
     )
     for name, layer in LAYERS.items()
@@ -141,6 +144,9 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, *, budget_m: floa
     """The MVT of one tile of `layer` (a key of `LAYERS`; empty bytes when no feature meets it) and the versions it
     was drawn at (see `versions`)."""
     params = {"z": z, "x": x, "y": y, "budget_m": budget_m} | _versions_params(layer)
+    # The planner's cost of ST_AsMVTGeom over a few thousand rows passes jit_above_cost: compiling took 20-36 ms
+    # of a 140-180 ms z14 tile and saved nothing (measured on the district sample). For this transaction only.
+    conn.execute(text("SET LOCAL jit = off"))
     body, drawn_at = conn.execute(TILE_SQL[layer], params).one()
     return bytes(body or b""), drawn_at
 
