@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from api.main import create_app
 from api.settings import Settings
+from api.tile_cache import ENTRY_OVERHEAD, Tile, TileCache
 from tests.conftest import sample_loaded
 from tests.signing import PASSWORD, account
 
@@ -214,3 +215,30 @@ def test_a_write_to_the_layer_makes_its_tiles_anew_and_an_unchanged_tile_is_304(
 def test_the_vectorgrid_script_is_served(world):
     response = world["client"].get("/static/vendor/vectorgrid/Leaflet.VectorGrid.bundled.min.js")
     assert response.status_code == 200 and b"VectorGrid" in response.content
+
+
+def test_the_tile_cache_is_bounded_by_bytes_least_recently_used_out_first():
+    cache = TileCache(max_bytes=3 * (1000 + ENTRY_OVERHEAD))
+    for n in range(3):
+        cache.put(("buildings", 17, n, 0), "v1", Tile.of(bytes(1000)))
+    assert cache.get(("buildings", 17, 0, 0), "v1") is not None  # now the most recently used
+    cache.put(("buildings", 17, 3, 0), "v1", Tile.of(bytes(1000)))
+    assert len(cache) == 3 and cache.size_bytes <= cache.max_bytes
+    assert cache.get(("buildings", 17, 1, 0), "v1") is None  # the least recently used went
+    assert cache.get(("buildings", 17, 0, 0), "v1") is not None
+    assert cache.get(("buildings", 17, 0, 0), "v2") is None  # another version of the layer: not this tile
+    cache.put(("buildings", 17, 9, 9), "v1", Tile.of(bytes(cache.max_bytes)))  # larger than the cache: not kept
+    assert cache.get(("buildings", 17, 9, 9), "v1") is None and len(cache) == 3
+
+
+def test_a_new_coverage_run_makes_the_coverage_tiles_anew(world):
+    z, x, y = center_tile(world, 16)
+    path = f"/tiles/coverage/{z}/{x}/{y}.pbf"
+    first = get(world, "planner", path)
+    cache = world["client"].app.state.tile_cache
+    hits, misses = cache.hits, cache.misses
+    assert get(world, "planner", path).content == first.content and cache.hits == hits + 1
+    assert world["client"].post("/coverage/refresh", headers=world["headers"]["admin"]).status_code == 200
+    again = get(world, "planner", path)
+    assert cache.misses == misses + 1 and cache.hits == hits + 1  # drawn anew, not served from the cache
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]  # same data, same bytes
