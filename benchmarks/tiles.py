@@ -6,7 +6,8 @@ Servers, each a uvicorn process on loopback against the same database:
 - gridmap **uncached** (``GRIDMAP_TILE_CACHE_MB=0``): every tile made by PostGIS (the cold case, cache cleared);
 - gridmap **cached**: a first pass makes and keeps the tiles (its times printed as "first visit"), then warm passes;
 - **tipg** (``pip install -e '.[bench]'``; ``uvicorn tipg.main:app``, env ``DATABASE_URL``/``TIPG_DB_TABLES``) with
-  the same attributes (``properties=``), the same buffer (64 of 4096) and the same table.
+  the same attributes (``properties=``), the same buffer (64 of 4096) and the same table. tipg leaves PostgreSQL's
+  JIT on (it compiles a large tile's statement for 20-36 ms); gridmap turns it off for its tile statement.
 
 gridmap is asked as a signed-in planner (bearer token: each request also checks the token and the account); tipg has
 no sign-in. One client, requests one after another over a kept-alive connection, each tile of a fixed random choice
@@ -184,7 +185,7 @@ def main() -> None:
             timed(c3, tipg_paths, {}, (200, 204))
             results["gridmap first visit (cache miss)"] = by_zoom(tiles, timed(c2, gridmap_paths, h2, (200, 204)))
             cold, warm, peer = [], [], []
-            for _ in range(args.rounds):  # interleaved, so that a noisy neighbour hits all three alike
+            for _ in range(args.rounds):  # interleaved, so that a noisy neighbour hits all alike
                 cold += timed(c1, gridmap_paths, h1, (200, 204))
                 warm += timed(c2, gridmap_paths, h2, (200, 204))
                 peer += timed(c3, tipg_paths, {}, (200, 204))
@@ -208,8 +209,8 @@ def main() -> None:
             f"\n  tile bytes: gridmap {mean:,.0f} mean, tipg {peer_mean:,.0f}"
             " mean (tipg's holds the same attributes; gridmap's feature ids are the rows' ids)"
         )
-        peer_all = [t for ts in results["tipg"].values() for t in ts]
         print("\n  ratio tipg / gridmap (above 1: gridmap faster)")
+        peer_all = [t for ts in results["tipg"].values() for t in ts]
         for name in ("gridmap uncached (cold)", "gridmap cached (warm)"):
             mine = [t for ts in results[name].values() for t in ts]
             print(

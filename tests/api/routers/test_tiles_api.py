@@ -242,3 +242,14 @@ def test_a_new_coverage_run_makes_the_coverage_tiles_anew(world):
     again = get(world, "planner", path)
     assert cache.misses == misses + 1 and cache.hits == hits + 1  # drawn anew, not served from the cache
     assert again.content == first.content and again.headers["etag"] == first.headers["etag"]  # same data, same bytes
+
+
+def test_a_moved_building_leaves_its_tile(world):
+    z, x, y = center_tile(world, 16)
+    path = f"/tiles/buildings/{z}/{x}/{y}.pbf"
+    before = {f["id"] for f in decode(get(world, "planner", path).content)["buildings"]["features"]}
+    moved = min(before)
+    with world["engine"].begin() as conn:
+        conn.execute(text("UPDATE buildings SET geom = ST_Translate(geom, 0.5, 0) WHERE id = :i"), {"i": moved})
+    after = {f["id"] for f in decode(get(world, "planner", path).content)["buildings"]["features"]}
+    assert after == before - {moved}
