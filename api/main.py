@@ -34,6 +34,7 @@ from api.routers import (
     photos,
     requests,
     residents,
+    tiles,
     visit_rules,
     visits,
     visits_due,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(commitments.router)
     app.include_router(ledgers.router)
     app.include_router(kpis.router)
+    app.include_router(tiles.router)
     # Leaflet and friends are served by gridmap itself: CDNs are blocked or absent on office networks.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         description="Rendered map pages kept per process, in MB of HTML (0: none kept); a larger page is not kept.",
     )
     map_cache_entries: int = Field(default=32, ge=0, description="Rendered map pages kept per process, at most.")
+    tile_cache_mb: float = Field(
+        default=64,
+        ge=0,
+        description="Vector tiles of the non-personal layers kept per process, in MB (0: none kept).",
+    )
     db_pool_size: int = Field(
         default=20,
         ge=1,

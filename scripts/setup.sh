@@ -2,7 +2,7 @@
 # Set up gridmap on a Debian/Ubuntu machine: system packages, the virtual environment, and a PostGIS database.
 # Idempotent: a second run only checks. Usage: scripts/setup.sh [--test]
 #   --test  also installs what the test suite needs (headless Chromium and its driver, test extras).
-#   --bench also installs the benchmarks' peers (osm2pgsql).
+#   --bench also installs the benchmarks' peers (osm2pgsql; tipg, the bench extra).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for_tests=0
@@ -25,6 +25,7 @@ if [ $for_bench = 1 ]; then apt_install osm2pgsql; fi
 # 2. Virtual environment with the project installed (re-installed when pyproject.toml changes).
 extras=""
 [ $for_tests = 1 ] && extras="[test]"
+[ $for_bench = 1 ] && extras="[test,bench]"
 stamp=".venv/.gridmap-installed$extras"
 if [ ! -x .venv/bin/python ]; then say "creating .venv"; python3 -m venv .venv; fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
