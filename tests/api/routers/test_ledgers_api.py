@@ -435,7 +435,11 @@ def test_a_fulfilment_before_the_commitment_or_in_the_future_is_refused(world):
     made = _post(world, "secretary", {"household_id": world["a_party"][0], "content": "z"}).json()
     early = _patch(world, "secretary", made["id"], {"fulfilled_at": "2000-01-01T00:00:00+08:00"})
     future = _patch(world, "secretary", made["id"], {"fulfilled_at": "2999-01-01T00:00:00+08:00"})
-    assert early.status_code == future.status_code == 400
+    assert early.status_code == 400 and "before the commitment" in early.json()["detail"]
+    # a year past 2200 is refused as no plausible time at all (api.params.Instant), naming the field
+    assert future.status_code == 422 and "fulfilled_at" in future.json()["detail"]
+    soon = _patch(world, "secretary", made["id"], {"fulfilled_at": "2099-01-01T00:00:00+08:00"})
+    assert soon.status_code == 400 and "future" in soon.json()["detail"]
     assert _patch(world, "leader", made["id"], {}).json()["state"] == "fulfilled"
 
 
