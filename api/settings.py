@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         "1 January of the current year (China time).",
     )
     visit_batch_max: int = Field(default=100, ge=1, le=1000, description="Most visits in one POST /visits/batch.")
+    tour_max_stops: int = Field(
+        default=30,
+        ge=2,
+        le=500,
+        description="Buildings in the walking order of GET /visits/due: the most overdue first, a day's round.",
+    )
     tour_time_limit_ms: float = Field(
         default=20.0, gt=0, le=10_000, description="Time cap of the walking-order search of GET /visits/due."
     )

@@ -147,10 +147,11 @@ def distance_matrix(area: Area, position: tuple[float, float], building_ids: Seq
 
 
 def walking_order(
-    area: Area, position: tuple[float, float], building_ids: Sequence[int], *, time_limit_s: float
+    area: Area, position: tuple[float, float], building_ids: Sequence[int], *, time_limit_s: float, max_stops: int
 ) -> dict:
-    """The suggested tour from `position` through `building_ids` (gis.tours.plan_tour on `distance_matrix`)."""
-    buildings = [b for b in dict.fromkeys(int(b) for b in building_ids) if b in area.access.index]
+    """The suggested tour from `position` through the first `max_stops` of `building_ids` (most overdue first: a
+    day's round, not every building due; gis.tours.plan_tour on `distance_matrix`)."""
+    buildings = [b for b in dict.fromkeys(int(b) for b in building_ids) if b in area.access.index][:max_stops]
     if not buildings:
         return {"building_ids": [], "legs_m": [], "total_m": 0.0, "method": "none", "along_network": False}
     matrix, network = distance_matrix(area, position, buildings)

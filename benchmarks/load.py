@@ -156,7 +156,7 @@ def field_loop(base: str, worker: dict, number: int, args, deadline: float, resu
             items = due.json().get("households") or due.json().get("items") or []
             if items:
                 body = {
-                    "client_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "client_id": str(uuid.uuid4()),  # new in every run (a kept database holds the last run's)
                     "household_id": items[0]["household_id"],
                     "kind": "routine",
                     "visited_at": datetime.now(UTC).isoformat(),
@@ -174,7 +174,7 @@ def field_loop(base: str, worker: dict, number: int, args, deadline: float, resu
                         _error(result, lock, name, response)
             if rng.random() < args.hazard_share:
                 body = {
-                    "client_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "client_id": str(uuid.uuid4()),  # new in every run (a kept database holds the last run's)
                     "category": rng.choice(HAZARD_CATEGORIES),
                     "severity": rng.choice(("low", "medium", "high")),
                     "location": point,

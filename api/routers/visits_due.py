@@ -115,7 +115,13 @@ def due_list(
             graphs: TourGraphs = request.app.state.tour_graphs
             area = graphs.area(conn, tour_grids)
             stops = [d["building_id"] for d in due]
-            walk = walking_order(area, position, stops, time_limit_s=settings.tour_time_limit_ms / 1000)
+            walk = walking_order(
+                area,
+                position,
+                stops,
+                time_limit_s=settings.tour_time_limit_ms / 1000,
+                max_stops=settings.tour_max_stops,
+            )
     return {
         "role": due_role,
         "today": today.isoformat(),
