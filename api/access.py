@@ -55,6 +55,14 @@ def manages_grid(conn: Connection, principal: Principal, grid_id: int | None) ->
     return principal.role == "admin" or (grid_id is not None and in_places(conn, principal, "grid", grid_id))
 
 
+def reporting_grids(conn: Connection, principal: Principal) -> set[int] | None:
+    """The grids a user reports hazards and requests in (None: every grid, for an admin); a party member's: those
+    of their grid scopes and of their 中心户's households, as row-level security lets them write (migration 0014)."""
+    if principal.role == "party_member":
+        return party_member_grid_ids(conn, principal.user_id)
+    return managed_grids(conn, principal)
+
+
 def place_by_code(
     conn: Connection, principal: Principal, kind: Literal["grid", "community"], code: str | None
 ) -> int | None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator
 from starlette.datastructures import URL
 
 from api.errors import InvalidParameter, excerpt
@@ -118,3 +118,18 @@ def feature_page(url: URL, features: list[dict], rows: Sequence[Mapping], limit:
     """A page of a GeoJSON list: its features, how many, and the next link."""
     links = next_links(url, rows, limit, "application/geo+json")
     return {"type": "FeatureCollection", "features": features, "links": links, "numberReturned": len(features)}
+
+
+class Point(BaseModel):
+    """Where something is, sent as a GeoJSON Point in WGS84: within China's extent."""
+
+    type: Literal["Point"]
+    coordinates: Annotated[list[float], Field(min_length=2, max_length=2)]
+
+    @field_validator("coordinates")
+    @classmethod
+    def _in_china(cls, value: list[float]) -> list[float]:
+        lon, lat = value
+        if not (73 <= lon <= 136 and 3 <= lat <= 54):
+            raise ValueError("a point in China, [lon, lat] in WGS84")
+        return value

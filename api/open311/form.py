@@ -7,8 +7,6 @@ email, device_id and account_id (gridmap has no use for them, so it does not sto
 account_id is null, as the spec allows). An address_string or address_id without lat/long is refused: gridmap does not
 geocode. attribute[…] is accepted and ignored: no service defines attributes."""
 
-import hashlib
-import json
 import math
 import re
 import uuid
@@ -18,6 +16,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from api.errors import InvalidParameter, PhoneError, excerpt
+from api.offline import payload_sha256
 from api.residents import check_phone
 from api.workflows.requests import OPEN311_STATUS
 
@@ -47,7 +46,7 @@ class Posted:
     def payload_sha256(self, partner_id: int) -> str:
         """Of what the partner sent (its key aside): an identical retry has the same."""
         values = asdict(self) | {"partner_id": partner_id}
-        return hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return payload_sha256(values)
 
 
 def _one(form: Mapping[str, str], name: str) -> str | None:

@@ -4,15 +4,13 @@ checked against the workflow's table (api.workflows.hazards); every change adds 
 Planners get 403: they see hazards as counts only (KPIs)."""
 
 import dataclasses
-import hashlib
-import json
 from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from api.access import FIELD_READERS, audit, case_grids, managed_grids, manages_grid, place_by_code
+from api.access import FIELD_READERS, audit, case_grids, manages_grid, place_by_code, reporting_grids
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import (
@@ -24,13 +22,12 @@ from api.errors import (
     UnknownCategory,
     UnknownPhoto,
 )
+from api.offline import payload_sha256
 from api.openapi import GeoJSONResponse
-from api.params import Id, Instant, decode_cursor, feature_page
-from api.routers.households import Point
+from api.params import Id, Instant, Point, decode_cursor, feature_page
 from api.storage import Connection, transaction, user_scope
 from api.storage import hazards as hazards_db
 from api.storage import households as households_db
-from api.storage.places import party_member_grid_ids
 from api.workflows import hazards as workflow
 from api.workflows import parties_of
 
@@ -184,12 +181,6 @@ def get_hazard(hazard_id: Id, engine: EngineDep, principal: PrincipalDep) -> dic
         return _with_history(conn, row)
 
 
-def payload_hash(body: NewHazard) -> str:
-    """SHA-256 of the canonical JSON of what was sent (defaults filled in): a retry must match it."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 @router.post(
     "/hazards",
     status_code=201,
@@ -199,7 +190,7 @@ def payload_hash(body: NewHazard) -> str:
 def report_hazard(body: NewHazard, response: Response, engine: EngineDep, principal: PrincipalDep) -> dict:
     """Report a hazard (上报) in one of the user's grids; due after its category's hours. With a client_id, a retry
     of the same entry returns the stored one (200) and other content under that id is refused (409)."""
-    digest = payload_hash(body)
+    digest = payload_sha256(body.model_dump(mode="json"))
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
         if body.client_id is not None and (known := _retry(conn, body.client_id, digest)) is not None:
             response.status_code = 200
@@ -252,7 +243,7 @@ def _checked(conn: Connection, body: NewHazard, principal: Principal) -> dict:
         raise UnknownCategory(f"category {body.category!r} is not a hazard category (GET /hazard-categories)")
     if body.photo_sha256 is not None and not hazards_db.photo_visible(conn, body.photo_sha256):
         raise UnknownPhoto(f"photo {body.photo_sha256} is not uploaded (PUT /photos/{{sha256}} first)")
-    mine = _reporting_grids(conn, principal)
+    mine = reporting_grids(conn, principal)
     lon, lat = body.location.coordinates
     location_grid = hazards_db.grid_at(conn, lon, lat)
     if location_grid is None or (mine is not None and location_grid not in mine):
@@ -282,14 +273,6 @@ def _checked(conn: Connection, body: NewHazard, principal: Principal) -> dict:
         "description": body.description,
         "photo_sha256": body.photo_sha256,
     }
-
-
-def _reporting_grids(conn: Connection, principal: Principal) -> set[int] | None:
-    """The grids the user reports in (None: every grid, for an admin); a party member's: those of their grid
-    scopes and of their 中心户's households."""
-    if principal.role == "party_member":
-        return party_member_grid_ids(conn, principal.user_id)
-    return managed_grids(conn, principal)
 
 
 @router.post("/hazards/{hazard_id}/transitions", response_class=GeoJSONResponse)

@@ -5,14 +5,14 @@ every write is audited. Residents' names and phones are under /residents, masked
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from api.access import FIELD_READERS, FIELD_WRITERS, audit, in_places, managed_grids, place_by_code
 from api.accounts.roles import Principal
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import NotFound
 from api.openapi import GeoJSONResponse
-from api.params import Id, decode_cursor, feature_page
+from api.params import Id, Point, decode_cursor, feature_page
 from api.storage import Connection, transaction, user_scope
 from api.storage import households as households_db
 from gis.workload import ALL_TAGS
@@ -78,19 +78,6 @@ def get_household(household_id: Id, engine: EngineDep, principal: PrincipalDep) 
     if row is None:
         raise NotFound(f"no household {household_id}")
     return _feature(row)
-
-
-class Point(BaseModel):
-    type: Literal["Point"]
-    coordinates: Annotated[list[float], Field(min_length=2, max_length=2)]
-
-    @field_validator("coordinates")
-    @classmethod
-    def _in_china(cls, value: list[float]) -> list[float]:
-        lon, lat = value
-        if not (73 <= lon <= 136 and 3 <= lat <= 54):
-            raise ValueError("a point in China, [lon, lat] in WGS84")
-        return value
 
 
 class HouseholdChange(BaseModel):

@@ -3,7 +3,6 @@
 duplicates. Row-level security gives each user the requests of their places, those they reported and those
 dispatched to them; the requester's name and phone are always served masked; every write is audited."""
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -12,12 +11,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
-from api.access import FIELD_READERS, audit, case_grids, managed_grids, manages_grid, place_by_code
-from api.accounts.roles import Principal
+from api.access import FIELD_READERS, audit, case_grids, manages_grid, place_by_code, reporting_grids
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import ClientIdConflict, InvalidParameter, NotFound, OutsideYourPlaces, StaleVersion
+from api.offline import payload_sha256
 from api.openapi import GeoJSONResponse
-from api.params import Id, decode_cursor, feature_page
+from api.params import Id, Point, decode_cursor, feature_page
 from api.requests_view import feature, nearby_view, when
 from api.residents import check_phone
 from api.storage import Connection, transaction, user_scope
@@ -38,19 +37,6 @@ ServiceCode = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0
 Printable = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # line breaks and tabs allowed, other control characters not
 State = Literal[STATES]  # type: ignore[valid-type]
 Action = Literal[ACTIONS]  # type: ignore[valid-type]
-
-
-class Point(BaseModel):
-    type: Literal["Point"]
-    coordinates: Annotated[list[float], Field(min_length=2, max_length=2)]
-
-    @field_validator("coordinates")
-    @classmethod
-    def _in_china(cls, value: list[float]) -> list[float]:
-        lon, lat = value
-        if not (73 <= lon <= 136 and 3 <= lat <= 54):
-            raise ValueError("a point in China, [lon, lat] in WGS84")
-        return value
 
 
 class NewRequest(BaseModel):
@@ -76,19 +62,6 @@ class NewRequest(BaseModel):
         if not value.strip():
             raise ValueError("a description that says what is asked for")
         return value
-
-
-def payload_hash(body: BaseModel) -> str:
-    """SHA-256 of the canonical JSON of what was sent: an identical retry has the same."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _user_grids(conn: Connection, principal: Principal) -> set[int] | None:
-    """The grids a user may report in: their places (None: an admin's, all); a party member's grid scopes."""
-    if principal.role == "party_member":
-        return requests_db.scope_grid_ids(conn, principal.user_id)
-    return managed_grids(conn, principal)
 
 
 def _with_duplicates(conn: Connection, row: dict) -> dict:
@@ -126,7 +99,7 @@ def list_services(engine: EngineDep, principal: PrincipalDep) -> list[dict]:
 def create_request(body: NewRequest, response: Response, engine: EngineDep, principal: PrincipalDep) -> dict:
     """Store a request in one of the user's grids (201), with possible duplicates nearby; the same client_id and
     content again returns the original (200), with other content 409."""
-    digest = payload_hash(body)
+    digest = payload_sha256(body.model_dump(mode="json"))
     lon, lat = body.location.coordinates
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
         if body.client_id is not None and (existing := requests_db.by_client_id(conn, str(body.client_id))):
@@ -135,7 +108,7 @@ def create_request(body: NewRequest, response: Response, engine: EngineDep, prin
             codes = ", ".join(s["code"] for s in requests_db.services(conn))
             raise InvalidParameter(f"service_code: no service {body.service_code!r} (one of {codes})")
         grid = requests_db.grid_at(conn, lon, lat)
-        grids = _user_grids(conn, principal)
+        grids = reporting_grids(conn, principal)
         if grid is None or (grids is not None and grid["id"] not in grids):
             raise OutsideYourPlaces(f"location: [{lon}, {lat}] is not in a grid of yours")
         household_id = _household(conn, body)

@@ -22,8 +22,7 @@ from api.batch import item_outcome
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
 from api.errors import ClientIdConflict, InvalidEntry, InvalidParameter, NotFound
 from api.offline import payload_sha256
-from api.params import Id, Instant, decode_cursor, encode_cursor
-from api.routers.households import Point
+from api.params import Id, Instant, Point, decode_cursor, encode_cursor
 from api.settings import Settings
 from api.storage import Connection, transaction, user_scope
 from api.storage import visits as visits_db

@@ -101,9 +101,6 @@ SELECT id, community_id FROM grids
 WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY id LIMIT 1
 """
 # A party member's grids are their account's grid scopes (row-level security gives them households, not grids).
-SCOPE_GRIDS_SQL = """
-SELECT g.id FROM user_scopes s JOIN grids g ON g.code = s.code WHERE s.user_id = :user AND s.level = 'grid'
-"""
 # A party member who may be given a request of `community`: an enabled account with a grid there.
 MEMBER_IN_COMMUNITY_SQL = """
 SELECT EXISTS (
@@ -121,10 +118,6 @@ def grid_at(conn: Connection, lon: float, lat: float) -> dict | None:
     """The grid a point lies in (id, community_id), or None."""
     row = conn.execute(text(GRID_AT_SQL), {"lon": lon, "lat": lat}).mappings().first()
     return None if row is None else dict(row)
-
-
-def scope_grid_ids(conn: Connection, user_id: int) -> set[int]:
-    return set(conn.scalars(text(SCOPE_GRIDS_SQL), {"user": user_id}))
 
 
 def member_in_community(conn: Connection, user_id: int, community_id: int | None) -> bool:
