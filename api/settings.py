@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=20, ge=0, le=200, description="Connections opened beyond the pool at peaks.")
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Server processes of `gridmap serve` (uvicorn's workers): one Python process uses one CPU core, "
+        "so about as many as the cores the API may use. Each keeps its own caches (maps, tiles, walk networks, "
+        "coverage) and database pool, and all must share GRIDMAP_SECRET_KEY.",
+    )
     allowed_hosts: list[str] = Field(
         default=["127.0.0.1", "localhost", "::1", "testserver"],
         description="Host names the API answers to (JSON list; '*.example.org' patterns, '*' for any); refusing "

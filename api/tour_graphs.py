@@ -40,9 +40,29 @@ class Area:
 
     versions: dict[str, int]
     graph: WalkGraph | None
-    access: pd.DataFrame  # per building id: lon, lat, and edge, snap_m, to_u, to_v (gis.network.snap_points)
-    between: np.ndarray | None = None  # metres between the buildings of `access`, in its order
+    row_of: dict[int, int]  # building id → its row in `lonlat`, `snapped` and `between`
+    lonlat: np.ndarray  # (n, 2) each building's point
+    snapped: Snapped | None = None  # each building on the walk graph
+    between: np.ndarray | None = None  # metres between the buildings, in row order
     to_metric: Transformer | None = None  # lon/lat → the graph's CRS
+
+
+@dataclass(frozen=True)
+class Snapped:
+    """Points on the walk graph as plain arrays (gis.network.snap_points' ``edge``, ``snap_m``, ``to_u``,
+    ``to_v``): a request reads them by row without pandas' per-call cost."""
+
+    edge: np.ndarray
+    snap_m: np.ndarray
+    to_u: np.ndarray
+    to_v: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> Snapped:
+        return cls(*(frame[c].to_numpy(dtype=np.int64 if c == "edge" else float) for c in SNAP))
+
+    def take(self, rows: np.ndarray) -> Snapped:
+        return Snapped(self.edge[rows], self.snap_m[rows], self.to_u[rows], self.to_v[rows])
 
 
 class TourGraphs:
@@ -75,16 +95,14 @@ class TourGraphs:
 def build_area(conn: Connection, grid_ids: Sequence[int], versions: dict[str, int], margin_m: float) -> Area:
     nodes, edges, buildings = walks_db.area_inputs(conn, grid_ids, margin_m)
     lonlat = shapely.get_coordinates(np.asarray(buildings.geometry.values)) if len(buildings) else np.zeros((0, 2))
-    access = pd.DataFrame({"lon": lonlat[:, 0], "lat": lonlat[:, 1]}, index=buildings["building_id"].to_numpy())
+    row_of = {int(b): row for row, b in enumerate(buildings["building_id"].to_numpy())}
     if not len(edges):
-        return Area(versions, None, access)
+        return Area(versions, None, row_of, lonlat)
     graph = build_walk_graph(nodes, edges)
-    snapped = snap_points(graph, buildings.geometry, largest_only=True)
-    for column in SNAP:
-        access[column] = snapped[column].to_numpy()
+    snapped = Snapped.of(snap_points(graph, buildings.geometry, largest_only=True))
     transformer = Transformer.from_crs("EPSG:4326", graph.crs, always_xy=True)
-    between = _walks(graph, access, access, _straight_m(lonlat, lonlat))
-    return Area(versions, graph, access, between, transformer)
+    between = _walks(graph, snapped, snapped, _straight_m(lonlat, lonlat))
+    return Area(versions, graph, row_of, lonlat, snapped, between, transformer)
 
 
 SNAP = ["edge", "snap_m", "to_u", "to_v"]
@@ -99,11 +117,11 @@ def _straight_m(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.hypot(xa[:, None, 0] - xb[None, :, 0], xa[:, None, 1] - xb[None, :, 1])
 
 
-def _walks(graph: WalkGraph, a: pd.DataFrame, b: pd.DataFrame, straight: np.ndarray) -> np.ndarray:
-    """Walking metres from each snapped point of `a` to each of `b` (``SNAP`` columns): out of its edge by either
+def _walks(graph: WalkGraph, a: Snapped, b: Snapped, straight: np.ndarray) -> np.ndarray:
+    """Walking metres from each snapped point of `a` to each of `b`: out of its edge by either
     end, in to the other's by either end, plus both snap distances; along the edge when both share it. A point not
     snapped, or a pair the network does not join, gets its `straight` distance."""
-    ea, eb = a["edge"].to_numpy(dtype=np.int64), b["edge"].to_numpy(dtype=np.int64)
+    ea, eb = a.edge, b.edge
     ok_a, ok_b = ea >= 0, eb >= 0
     if not ok_a.any() or not ok_b.any():
         return straight.copy()
@@ -112,15 +130,15 @@ def _walks(graph: WalkGraph, a: pd.DataFrame, b: pd.DataFrame, straight: np.ndar
     sources, index = np.unique(np.r_[ua, va], return_inverse=True)
     rows = dijkstra(graph.csr, directed=True, indices=sources)
     iu, iv = index[: len(ea)], index[len(ea) :]
-    au, av = a["to_u"].to_numpy(dtype=float)[:, None], a["to_v"].to_numpy(dtype=float)[:, None]
-    bu, bv = b["to_u"].to_numpy(dtype=float)[None, :], b["to_v"].to_numpy(dtype=float)[None, :]
+    au, av = a.to_u[:, None], a.to_v[:, None]
+    bu, bv = b.to_u[None, :], b.to_v[None, :]
     walk = np.minimum(
         np.minimum(rows[iu][:, ub] + au + bu, rows[iu][:, vb] + au + bv),
         np.minimum(rows[iv][:, ub] + av + bu, rows[iv][:, vb] + av + bv),
     )
     same = ea[:, None] == eb[None, :]
     walk = np.where(same, np.minimum(walk, np.abs(au - bu)), walk)
-    walk = walk + a["snap_m"].to_numpy(dtype=float)[:, None] + b["snap_m"].to_numpy(dtype=float)[None, :]
+    walk = walk + a.snap_m[:, None] + b.snap_m[None, :]
     good = ok_a[:, None] & ok_b[None, :] & np.isfinite(walk)
     return np.where(good, walk, straight)
 
@@ -129,17 +147,17 @@ def distance_matrix(area: Area, position: tuple[float, float], building_ids: Seq
     """Walking metres between the position (row 0) and each building (rows 1…), and whether they are along the
     network (False: straight lines, no walk network stored). A point off the network is joined to it by the
     straight line to its nearest edge; a pair the network does not join gets its straight distance."""
-    rows = area.access.index.get_indexer(list(building_ids))
-    lonlat = area.access[["lon", "lat"]].to_numpy()[rows]
+    rows = np.fromiter((area.row_of[int(b)] for b in building_ids), dtype=np.int64, count=len(building_ids))
+    lonlat = area.lonlat[rows]
     here = np.asarray([position], dtype=float)
     out = np.zeros((len(rows) + 1, len(rows) + 1))
     graph = area.graph
-    if graph is None or area.between is None or area.to_metric is None:
+    if graph is None or area.snapped is None or area.between is None or area.to_metric is None:
         every = np.vstack([here, lonlat])
         return _straight_m(every, every), False
     x, y = area.to_metric.transform(position[0], position[1])
     start = snap_points(graph, gpd.GeoSeries([shapely.Point(x, y)], crs=graph.crs), largest_only=True)
-    first = _walks(graph, start[SNAP], area.access.iloc[rows][SNAP], _straight_m(here, lonlat))[0]
+    first = _walks(graph, Snapped.of(start), area.snapped.take(rows), _straight_m(here, lonlat))[0]
     out[0, 1:] = out[1:, 0] = first
     out[1:, 1:] = area.between[np.ix_(rows, rows)]
     np.fill_diagonal(out, 0.0)
@@ -151,7 +169,7 @@ def walking_order(
 ) -> dict:
     """The suggested tour from `position` through the first `max_stops` of `building_ids` (most overdue first: a
     day's round, not every building due; gis.tours.plan_tour on `distance_matrix`)."""
-    buildings = [b for b in dict.fromkeys(int(b) for b in building_ids) if b in area.access.index][:max_stops]
+    buildings = [b for b in dict.fromkeys(int(b) for b in building_ids) if b in area.row_of][:max_stops]
     if not buildings:
         return {"building_ids": [], "legs_m": [], "total_m": 0.0, "method": "none", "along_network": False}
     matrix, network = distance_matrix(area, position, buildings)

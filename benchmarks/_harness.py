@@ -28,8 +28,11 @@ assert where == app_dir, f"api imported from {where}, not {app_dir}"
 print("server code:", api.__file__, flush=True)
 import uvicorn
 uvicorn.run("api.main:create_app", factory=True, host=sys.argv[2], port=int(sys.argv[3]), log_level="warning",
-            access_log=False)
+            access_log=False, workers=int(sys.argv[4]))
 """
+# Every server process signs with this key, so a token from one is good in another (several --workers); a
+# benchmark's own scratch key, never a deployment's.
+BENCH_SECRET_KEY = "the benchmarks' signing key, for scratch databases only"
 
 
 @dataclass
@@ -55,18 +58,45 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's worker processes when there are several)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        children[int(fields[1])].append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        here = todo.pop()
+        tree.append(here)
+        todo.extend(children.get(here, []))
+    return tree
+
+
 def proc_mb(pid: int, key: str) -> float:
-    """VmRSS (now) or VmHWM (peak) of a process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """VmRSS (now) or VmHWM (peak) of a process and its descendants together, in MB."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) / 1024 for line in lines if line.startswith(key + ":"))
+    return total or float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its living descendants (/proc/PID/stat, fields 14, 15)."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -75,11 +105,18 @@ def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def start_server(app_dir: Path, url: str, tiles: str) -> tuple[subprocess.Popen, str]:
+def start_server(app_dir: Path, url: str, tiles: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """The server of `app_dir` on a free port with `workers` processes (uvicorn's), answering /health."""
     port = free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_TILES": tiles, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": url,
+        "GRIDMAP_TILES": tiles,
+        "GRIDMAP_SECRET_KEY": BENCH_SECRET_KEY,
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER_CODE, str(app_dir), HOST, str(port)],
+        [sys.executable, "-c", SERVER_CODE, str(app_dir), HOST, str(port), str(workers)],
         cwd=app_dir,
         env=env,
         stdout=subprocess.PIPE,

@@ -15,14 +15,18 @@ and ``/maps/coverage`` (50 / 40 / 10 % by default), signed in as a planner; map 
 If-None-Match on ``--revalidate`` of them.
 
 Each client loops until the time is up without pause (a closed loop: latency = clients / throughput; ``--think-ms``
-adds a random pause). Printed per endpoint and status: count, p50/p95/p99/max, errors; in all: requests per second,
-CPU time of the server and of the clients (they share the machine), and the server's resident memory.
+adds a random pause, and then each client also starts after a random part of one pause, so that 50 phones do not
+all ask at the same instant). ``--workers N ...`` runs the server with N uvicorn processes (each value in turn,
+like a peer; ``gridmap serve --workers``): every process keeps its own caches (walk graph, tile and map caches)
+and all share one secret key. Printed per endpoint and status: count, p50/p95/p99/max, errors; in all: requests
+per second, CPU time of the server (all its processes) and of the clients (they share the machine), and the
+server's resident memory (the sum of its processes' peaks).
 
 Peer: the same load on another checkout (``--app-dir DIR``, repeatable; e.g. a git worktree of the previous
 commit), each started in turn on the same database, machine and settings; the table at the end sets them side by
 side. The server imports the code of its own directory (checked: it prints ``api.__file__``).
 
-    python benchmarks/load.py [--scenario field] [--seconds 60] [--clients 50] [--app-dir DIR ...]
+    python benchmarks/load.py [--scenario field] [--seconds 60] [--clients 50] [--app-dir DIR ...] [--workers 1 2]
 """
 
 import argparse
@@ -148,6 +152,8 @@ def field_loop(base: str, worker: dict, number: int, args, deadline: float, resu
     position = {"lon": worker["lon"], "lat": worker["lat"]}
     point = {"type": "Point", "coordinates": [worker["lon"], worker["lat"]]}
     with httpx.Client(base_url=base, timeout=120, headers=worker["headers"]) as client:
+        if args.think_ms:  # workers do not all open the app at the same instant: each starts within one pause
+            time.sleep(rng.uniform(0, 2 * args.think_ms) / 1000)
         while time.monotonic() < deadline:
             due = timed(client, result, lock, "GET /visits/due", "GET", "/visits/due", params=position)
             if due is None or due.status_code != 200:
@@ -258,9 +264,9 @@ def check_stored(url: str, acked: dict, before: dict[str, int]) -> str:
         engine.dispose()
 
 
-def run_app(app_dir: Path, url: str, args, accounts: list[dict]) -> list[Round]:
-    print(f"{app_dir}:")
-    proc, base = start_server(app_dir, url, args.tiles)
+def run_app(app_dir: Path, workers: int, url: str, args, accounts: list[dict]) -> list[Round]:
+    print(f"{app_dir}, {workers} server process{'es' if workers > 1 else ''}:")
+    proc, base = start_server(app_dir, url, args.tiles, workers)
     loop = field_loop if args.scenario == "field" else planners_loop
     try:
         for account in accounts:  # signing in is not timed (argon2 is slow on purpose)
@@ -272,10 +278,12 @@ def run_app(app_dir: Path, url: str, args, accounts: list[dict]) -> list[Round]:
         else:
             cold = []
             for account in accounts:
-                start = time.perf_counter()
                 params = {"lon": account["lon"], "lat": account["lat"]}
-                httpx.get(base + "/visits/due", params=params, headers=account["headers"], timeout=600)
-                cold.append((time.perf_counter() - start) * 1000)
+                for attempt in range(2 * workers):  # each process keeps its own walk networks: likely all warmed
+                    start = time.perf_counter()
+                    httpx.get(base + "/visits/due", params=params, headers=account["headers"], timeout=600)
+                    if attempt == 0:
+                        cold.append((time.perf_counter() - start) * 1000)
             print(
                 f"  first due list of each worker's grid (its walk network built; one at a time): "
                 f"p50 {quantile(cold, 0.5):.0f} ms, max {max(cold):.0f} ms"
@@ -311,12 +319,17 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=0.0, help="mean pause between a client's requests")
     parser.add_argument("--tiles", default="openstreetmap", help="GRIDMAP_TILES of the server")
     parser.add_argument("--app-dir", type=Path, action="append", help="checkout to serve (repeatable; default: this)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="server processes (uvicorn --workers); each value in turn"
+    )
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--reuse-db", action="store_true", help="use the sample a --keep-db run left (minutes saved)")
     args = parser.parse_args()
     args.clients = args.clients or (50 if args.scenario == "field" else 20)
     if not 0 < args.seconds <= 120 or not 0 < args.clients <= 200:
         raise SystemExit("--seconds must be in (0, 120] and --clients in (0, 200]")
+    if not all(1 <= w <= 8 for w in args.workers):
+        raise SystemExit("--workers: each from 1 to 8")
     if not (0 <= args.stats_share and 0 <= args.coverage_share and args.stats_share + args.coverage_share <= 1):
         raise SystemExit("--stats-share and --coverage-share must be shares that add up to at most 1")
     app_dirs = [d.resolve() for d in (args.app_dir or [ROOT])]
@@ -325,16 +338,20 @@ def main() -> None:
     accounts = prepare_database(url, args.scenario, args.clients, args.reuse_db)
     print(f"{args.scenario}: {args.clients} clients for {args.seconds:g} s per round; {os.cpu_count()} CPUs")
     try:
-        results = {app_dir: run_app(app_dir, url, args, [dict(a) for a in accounts]) for app_dir in app_dirs}
+        results = {
+            f"{str(app_dir)[-24:]} ×{workers}": run_app(app_dir, workers, url, args, [dict(a) for a in accounts])
+            for workers in args.workers
+            for app_dir in app_dirs
+        }
     finally:
         if not args.keep_db:
             database.drop_database(url)
     if len(results) < 2:
         return
     print("\nside by side (last round; p50 / p95 / p99 ms):")
-    last = {app_dir: rounds[-1] for app_dir, rounds in results.items()}
+    last = {label: rounds[-1] for label, rounds in results.items()}
     names = sorted({name for r in last.values() for name in r.times})
-    print(f"  {'endpoint':<66}" + "".join(f" {str(d)[-28:]:>28}" for d in last))
+    print(f"  {'endpoint':<66}" + "".join(f" {label:>28}" for label in last))
     for name in names:
         cells = []
         for r in last.values():

@@ -1,5 +1,7 @@
 """`gridmap db …`, `serve` and `demo`: the database itself, the API server, and the whole tour for a new user."""
 
+import os
+import secrets
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -46,6 +48,9 @@ def _free_port(host: str, port: int) -> int:
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=32, help="Server processes (default GRIDMAP_WORKERS, 1): ~ CPU cores")
+    ] = None,
 ) -> None:
     """Start the API (OpenAPI docs at /docs, overview map at /maps/overview)."""
     import uvicorn  # lazy: see api/cli/__init__.py
@@ -56,12 +61,22 @@ def serve(
     require_database(config.database_url)
     host = host or config.host
     port = _free_port(host, port or config.port)
+    workers = workers or config.workers
+    if workers > 1 and config.secret_key is None and config.environment == "development":
+        # One made-up key for all of this server's processes (a token signed by one is checked by another);
+        # the children read it from the environment they inherit. Production requires a set key (create_app).
+        os.environ["GRIDMAP_SECRET_KEY"] = secrets.token_urlsafe(48)
+        config = settings()
     try:
-        app = create_app(config)
+        app = create_app(config)  # also checks the configuration before any process starts
     except InsecureConfiguration as exc:
         fail(str(exc))
     typer.secho(f"gridmap API: http://{host}:{port}/  (docs /docs, map /maps/overview, sign in /login)", bold=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    else:
+        typer.echo(f"{workers} server processes")
+        uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
 
 
 def demo(
