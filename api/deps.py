@@ -1,7 +1,7 @@
 """Request dependencies: one engine per app (created in the lifespan), a connection per request, and who the request
 is for (`current_principal`, `require_role`)."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -22,16 +22,20 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Reads "Authorization: Bearer …" and gives /docs its sign-in dialog; None when absent (the cookie may serve).
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
+# Dependencies that only read app state or check a role are `async def`: FastAPI runs a plain `def` dependency in
+# its thread pool, one hand-over per dependency and request, which under load costs more than the work itself.
+# Those that talk to the database stay `def` (they block).
 
-def get_engine(request: Request) -> Engine:
+
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_keys(request: Request) -> Keys:
+async def get_keys(request: Request) -> Keys:
     return request.app.state.keys
 
 
@@ -70,7 +74,7 @@ def current_auth(
 AuthDep = Annotated[Authenticated, Depends(current_auth)]
 
 
-def current_principal(auth: AuthDep) -> Principal:
+async def current_principal(auth: AuthDep) -> Principal:
     """Who the request is for (401 without valid credentials)."""
     return auth.principal
 
@@ -110,10 +114,10 @@ def page_auth(
         raise SignInFirst(path) from exc
 
 
-def require_page_role(*roles: str) -> Callable[[Authenticated], Principal]:
+def require_page_role(*roles: str) -> Callable[[Authenticated], Awaitable[Principal]]:
     """`require_role` for the map pages (see `page_auth`)."""
 
-    def check(auth: Annotated[Authenticated, Depends(page_auth)]) -> Principal:
+    async def check(auth: Annotated[Authenticated, Depends(page_auth)]) -> Principal:
         return _admit(auth.principal, roles)
 
     return check
@@ -125,11 +129,11 @@ def _admit(principal: Principal, roles: tuple[str, ...]) -> Principal:
     return principal
 
 
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
+def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only these roles (403 for the others), e.g.
     ``principal: Annotated[Principal, Depends(require_role("admin", "street_leader"))]``."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         return _admit(principal, roles)
 
     return check
