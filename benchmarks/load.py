@@ -65,6 +65,12 @@ COVERAGE = "/maps/coverage?service_type=elderly_care&profile=elderly"
 HAZARD_CATEGORIES = ("fire_lane", "sanitation", "electric", "falling_objects", "public_facility")
 
 
+# A client drops an idle connection after 3 s, before uvicorn's 5 s keep-alive closes it: reusing a connection at
+# the instant the server closes it ends in a disconnect (httpx's default expiry is also 5 s), which a browser
+# retries by itself and httpx does not, and which says nothing about the API.
+CONNECTIONS = httpx.Limits(keepalive_expiry=3.0)
+
+
 def prepare_database(url: str, scenario: str, clients: int, reuse: bool) -> list[dict]:
     """The sample loaded (unless `reuse` and a kept database of the scenario is there), the planner's coverage
     stored, and one account per client: the grid workers' (one grid each, with a point inside it) or the
@@ -151,7 +157,7 @@ def field_loop(base: str, worker: dict, number: int, args, deadline: float, resu
     rng = random.Random(number)
     position = {"lon": worker["lon"], "lat": worker["lat"]}
     point = {"type": "Point", "coordinates": [worker["lon"], worker["lat"]]}
-    with httpx.Client(base_url=base, timeout=120, headers=worker["headers"]) as client:
+    with httpx.Client(base_url=base, timeout=120, headers=worker["headers"], limits=CONNECTIONS) as client:
         if args.think_ms:  # workers do not all open the app at the same instant: each starts within one pause
             time.sleep(rng.uniform(0, 2 * args.think_ms) / 1000)
         while time.monotonic() < deadline:
@@ -211,7 +217,7 @@ def planners_loop(base: str, worker: dict, number: int, args, deadline: float, r
     etags: dict[str, str] = {}
     endpoints = (STATS, OVERVIEW, COVERAGE)
     weights = (args.stats_share, 1 - args.stats_share - args.coverage_share, args.coverage_share)
-    with httpx.Client(base_url=base, timeout=120, headers=worker["headers"]) as client:
+    with httpx.Client(base_url=base, timeout=120, headers=worker["headers"], limits=CONNECTIONS) as client:
         while time.monotonic() < deadline:
             path = rng.choices(endpoints, weights)[0]
             headers = {}
