@@ -24,7 +24,7 @@ from folium.template import Template
 from gis.heat import HEAT_SIZE_M, WeeklyHeat
 from gis.hotspots import SMALL_K, Z_95, Z_99, Hotspots, suppressed
 from maps.base import EMPTY_CENTER, GRID_CODE_LABEL, base_map, escape, feature_collection, frames_bounds
-from maps.leader_assets import LocalMarkerCluster, PluginAssets, WeeklyHeatMap
+from maps.leader_assets import HazardClusters, PluginAssets, WeeklyHeatMap
 from maps.legend import HtmlLegend
 
 LAYERS = {
@@ -187,19 +187,31 @@ def _hotspots(spots: Hotspots) -> folium.GeoJson | None:
     )
 
 
-def _hazard_clusters(hazards: gpd.GeoDataFrame) -> LocalMarkerCluster:
-    clusters = LocalMarkerCluster(name=escape(LAYERS["hazards"]), options={"maxClusterRadius": 50})
-    if len(hazards):
-        fields = ["category_name", "state_label", "severity_label", "week"]
-        data = feature_collection(hazards.assign(layer="hazard"), [*fields, "severity", "layer"])
-        folium.GeoJson(
-            data,
-            marker=folium.CircleMarker(radius=6, weight=1, color="#333333", fill=True, fill_opacity=0.9),
-            style_function=lambda f: {"fillColor": SEVERITY_COLOURS.get(f["properties"]["severity"], "#777777")},
-            tooltip=folium.GeoJsonTooltip(fields=fields, aliases=["类别", "状态", "严重程度", "上报周"], sticky=True),
-            control=False,
-        ).add_to(clusters)
-    return clusters
+HAZARD_FIELDS = ("category_name", "state_label", "severity_label", "week")
+HAZARD_LABELS = ["类别", "状态", "严重程度", "上报周"]
+
+
+def _hazard_clusters(hazards: gpd.GeoDataFrame) -> HazardClusters:
+    """Hazards as [lat, lon, category, state, severity, week]: indices into lists of escaped labels."""
+    lookups: list[list[str]] = []
+    columns: list[list[int]] = []
+    raw: list[list[str]] = []
+    for column in HAZARD_FIELDS:
+        values = hazards[column].fillna("").astype(str).tolist() if len(hazards) else []
+        labels = sorted(set(values))
+        position = {label: i for i, label in enumerate(labels)}
+        raw.append(labels)
+        lookups.append([escape(label) for label in labels])
+        columns.append([position[v] for v in values])
+    rows = [
+        [round(float(point.y), 6), round(float(point.x), 6), *(column[i] for column in columns)]
+        for i, point in enumerate(hazards.geometry if len(hazards) else [])
+    ]
+    severity_of = dict(zip(hazards["severity_label"], hazards["severity"], strict=True)) if len(hazards) else {}
+    colours = [SEVERITY_COLOURS.get(severity_of.get(label, ""), "#777777") for label in raw[2]]
+    return HazardClusters(
+        rows, lookups, HAZARD_LABELS, colours, name=escape(LAYERS["hazards"]), options={"maxClusterRadius": 50}
+    )
 
 
 def _ramp(title: str, classes: Sequence[tuple[float, str, str]]) -> str:
@@ -297,6 +309,7 @@ def leader_map(
         osm_data=osm_data,
         asset_base_url=asset_base_url,
     )
+    fmap.options.setdefault("max_zoom", 19)  # the clusters need a maxZoom, which a map without tiles lacks
     fmap.add_child(PluginAssets(asset_base_url))
     rated = grid_rates(grids)
     if len(rated):

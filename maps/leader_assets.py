@@ -157,3 +157,47 @@ class WeeklyHeatMap(HeatMapWithTime):
         {% endmacro %}
         """
     )
+
+
+class HazardClusters(LocalMarkerCluster):
+    """Hazards as circle markers in a marker cluster group, written compactly: each hazard is [lat, lon, category,
+    state, severity, week] with indices into `lookups` (lists of labels, HTML-escaped by the caller), its tooltip
+    built from those labels; markers coloured by severity (`colours`, by severity index)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.markerClusterGroup({{ this.options|tojson }});
+            {{ this.get_name() }}.gridmapKind = "hazards";
+            (function() {
+                var rows = {{ this.rows|tojson }}, names = {{ this.lookups|tojson }};
+                var labels = {{ this.labels|tojson }}, colours = {{ this.colours|tojson }};
+                var markers = rows.map(function(r) {
+                    var m = L.circleMarker([r[0], r[1]], {radius: 6, weight: 1, color: "#333333",
+                        fillColor: colours[r[4]] || "#777777", fillOpacity: 0.9, className: "gridmap-hazard"});
+                    var html = '<table class="gridmap-info">';
+                    for (var i = 0; i < labels.length; i++) {
+                        html += '<tr><th>' + labels[i] + '</th><td>' + names[i][r[i + 2]] + '</td></tr>';
+                    }
+                    m.bindTooltip(html + '</table>', {sticky: true});
+                    return m;
+                });
+                {{ this.get_name() }}.addLayers(markers);
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        rows: list[list[Any]],
+        lookups: list[list[str]],
+        labels: list[str],
+        colours: list[str],
+        *,
+        name: str,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(name=name, options=options)
+        self.rows, self.lookups, self.labels, self.colours = rows, lookups, labels, colours
+        self.options = options or {}
