@@ -34,6 +34,7 @@ LEADER_DRAWS = ("buildings", "communities", "grids", "walk_edges")
 DEFAULT_DAYS = 365  # the last 12 months, today included
 SEVERITY_LABELS = {"low": "低", "medium": "中", "high": "高"}
 CATEGORY_MAX = 64
+YEARS = (1900, 2200)  # as api.params.Instant
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,12 @@ def _day(name: str, value: str | None) -> date | None:
     if value is None or value.strip() == "":
         return None
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidPeriod(f"{name} must be a day YYYY-MM-DD; got {value[:40]!r}") from None
+    if not YEARS[0] <= day.year <= YEARS[1]:  # the edge years overflow when moved to UTC
+        raise InvalidPeriod(f"{name} must be a day of the years {YEARS[0]}–{YEARS[1]}; got {value[:40]!r}")
+    return day
 
 
 def leader_query(
