@@ -2,13 +2,15 @@
 
 Each request is moved to the centre of the small hexagon (`HEAT_SIZE_M`) holding it, so the heat shows a cell, never
 a building; a cell with fewer than `SMALL_K` requests over the whole period is left out of every week. Weeks start
-on Monday; a week's weight of a cell is its count over the largest cell-week count of the period (so weeks compare).
+on Monday; a week's weight of a cell is the square root of its count over the largest cell-week count of the period
+(so weeks compare, and a cell with a few requests in a week still shows beside the busiest).
 
 Pure: numpy, pandas, geopandas; no database, no HTTP.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -73,5 +75,5 @@ def weekly_heat(
     position = {(int(q), int(r)): i for i, (q, r) in enumerate(zip(cells["q"], cells["r"], strict=True))}
     data: list[list[list[float]]] = [[] for _ in weeks]
     for row in counts.itertuples(index=False):
-        data[int(row.week)].append([position[(int(row.q), int(row.r))], round(int(row.n) / peak, 3)])
+        data[int(row.week)].append([position[(int(row.q), int(row.r))], round(math.sqrt(int(row.n) / peak), 3)])
     return WeeklyHeat(weeks, lat_lon.tolist(), data, left_out, peak)

@@ -23,7 +23,7 @@ from folium.template import Template
 
 from gis.heat import HEAT_SIZE_M, WeeklyHeat
 from gis.hotspots import SMALL_K, Z_95, Z_99, Hotspots, suppressed
-from maps.base import EMPTY_CENTER, GRID_CODE_LABEL, base_map, escape, feature_collection, frames_bounds
+from maps.base import EMPTY_CENTER, base_map, escape, feature_collection, frames_bounds
 from maps.leader_assets import HazardClusters, PluginAssets, WeeklyHeatMap
 from maps.legend import HtmlLegend
 
@@ -155,11 +155,10 @@ def _choropleth(grids: gpd.GeoDataFrame, key: str, *, show: bool) -> folium.GeoJ
             "color": "#555555",
             "weight": 1.2,
             "fillColor": f["properties"]["fill"],
-            "fillOpacity": 0.55,
+            "fillOpacity": 0.35,
         },
         tooltip=tooltip,
         show=show,
-        on_each_feature=GRID_CODE_LABEL if show else None,
     )
 
 
