@@ -107,3 +107,27 @@ def test_leader_map_in_chromium(street, engine, database_url):
     assert tooltip is not None and HOSTILE_GRID in tooltip
     assert HOSTILE_CATEGORY in legend
     assert any(HOSTILE_CATEGORY in option for option in options)
+
+
+def test_leader_map_file_works_offline(street, database_url, tmp_path, monkeypatch):
+    """`gridmap leader-map` writes one self-contained file: opened from disk it draws every layer, loads nothing."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    out = tmp_path / "leader.html"
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)
+    monkeypatch.setenv("GRIDMAP_TILES", "none")
+    result = CliRunner().invoke(app, ["leader-map", "--from", "2025-12-01", "--to", HISTORY_UNTIL.isoformat(),
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with chromium_driver() as driver:
+        driver.get(out.as_uri())
+        driver.implicitly_wait(5)
+        driver.find_element("css selector", ".timecontrol-date")
+        counts = driver.execute_script(COUNT_LAYERS)
+        loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        errors = js_errors(driver)
+    assert errors == []
+    assert [url for url in loaded if not url.startswith("file:") and not url.startswith("data:")] == []
+    assert counts["heat"] == 1 and counts["clusters"] == 1 and counts["hazards"] > 0 and counts["hotspots"] > 0
