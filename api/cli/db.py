@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from api.cli import centers, coverage, layers, users
+from api.cli import leader as leader_cli
 from api.cli.common import fail, require_database, settings
 from api.errors import InsecureConfiguration
 from api.storage import migrate
@@ -86,7 +87,7 @@ def demo(
     ] = users.DEMO_USERS_FILE,
 ) -> None:
     """Set up the database, load the sample street, compute its walking coverage and its 中心户 assignment, write
-    the overview, planner and 中心户 maps, make one account of each role, and start the API."""
+    the overview, planner, 中心户 and leader maps, make one account of each role, and start the API."""
     db_init()
     layers.sample(scale=1.0, seed=None, load=True)
     layers.overview_map(out=None)
@@ -97,5 +98,6 @@ def demo(
     centers.assign_centers_command(stable=True)
     centers.centers_map_command(community_id=None, grid_id=None, out=None)
     users.demo_users(users_file)
+    leader_cli.leader_map_command(first=None, last=None, community_id=None, category=None, out=None)
     if serve_api:
         serve(host=None, port=None)

@@ -1,6 +1,7 @@
 """Interactive maps rendered by maps/ from the stored layers."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 import folium
@@ -11,6 +12,7 @@ from api.access import MANAGING, PLANNING, require_place
 from api.coverage_state import CoverageState
 from api.deps import AggregatesConnectionDep, ConnectionDep, PrincipalDep, SettingsDep, require_page_role
 from api.errors import InvalidParameter
+from api.leader_map import LEADER_DRAWS, check_category, leader_map_from_db, leader_query, scope_grids
 from api.map_cache import CACHE_CONTROL, MapPageCache, etag_matches
 from api.mapdata import (
     CENTERS_DRAWS,
@@ -23,6 +25,7 @@ from api.mapdata import (
 from api.params import Id, Profile, ServiceType
 from api.routers.coverage import StateDep
 from api.storage import Connection
+from api.storage import leader as leader_db
 from api.storage.centers import require_stored_run
 from api.storage.maps import count_map_households, drawn_versions
 from maps import render_html
@@ -162,3 +165,54 @@ def centers(
         )[0],
         center_run=True,
     )
+
+
+# --- leader map (issue 13): appended here so that merges with the other maps stay simple ---------------------
+
+
+@router.get("/leader", response_class=HTMLResponse, dependencies=[Depends(require_page_role(*MANAGING))])
+def leader(
+    request: Request,
+    conn: AggregatesConnectionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    from_: Annotated[
+        str | None, Query(alias="from", description="First day YYYY-MM-DD (default: 12 months ago)")
+    ] = None,
+    to: Annotated[str | None, Query(description="Last day YYYY-MM-DD, inclusive (default: today)")] = None,
+    community_id: Annotated[str | None, Query(description="One community within the user's places")] = None,
+    category: Annotated[str | None, Query(description="A request category (service code); default all")] = None,
+) -> Response:
+    """Leader map (诉求热力与热点): weekly heat of residents' requests, Gi* hotspots, hazards clustered, request
+    closure and hazard overdue rate per grid, in the user's street or community; counts below 5 suppressed, no
+    resident's data. Kept per user, parameters, hour (overdue moves with the clock) and data versions."""
+    query = leader_query(from_, to, community_id, category)
+    mine = scope_grids(conn, principal.user_id, admin=principal.role == "admin", community_id=None)
+    grids = (
+        mine
+        if query.community_id is None
+        else scope_grids(conn, principal.user_id, admin=principal.role == "admin", community_id=query.community_id)
+    )
+    check_category(leader_db.categories(conn), query.category)
+    as_of = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    variant = ("leader", principal.user_id, tuple(mine), *query.key(), as_of, settings.tiles)
+
+    def versions() -> tuple:
+        return (*drawn_versions(conn, LEADER_DRAWS), ("cases", 0, leader_db.cases_fingerprint(conn)))
+
+    def build() -> folium.Map:
+        return leader_map_from_db(
+            conn, grids, query, tiles=settings.tiles, asset_base_url=ASSETS, form=True, as_of=as_of, user_grids=mine
+        )
+
+    cache: MapPageCache = request.app.state.map_cache
+    current = versions()
+    page = cache.page(
+        variant, current, render=lambda: render_html(build()), still_current=lambda: versions() == current
+    )
+    body, etag, extra = page.representation(request.headers.get("accept-encoding"))
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, **extra}
+    if_none_match = request.headers.get("if-none-match")
+    if etag_matches(if_none_match, page.etag) or etag_matches(if_none_match, page.gzip_etag):
+        return Response(status_code=304, headers=headers)
+    return HTMLResponse(body, headers=headers)

@@ -164,14 +164,22 @@ def place_grid_sets(conn: Connection, level: Level, grid_ids: list[int]) -> dict
 
 
 def kpi_counts(
-    conn: Connection, level: Level, grid_ids: list[int], start: datetime, end: datetime, days: int, as_of: datetime
+    conn: Connection,
+    level: Level,
+    grid_ids: list[int],
+    start: datetime,
+    end: datetime,
+    days: int,
+    as_of: datetime,
+    families: tuple[str, ...] = tuple(FAMILIES),
 ) -> dict[str, dict[int, dict]]:
-    """Per KPI family, the counts of each place with any (a place absent from a family has none)."""
+    """Per KPI family (of `families`), the counts of each place with any (a place absent from a family has none)."""
     place_grids = PLACE_GRIDS.format(key=PLACE_KEY[level])
     params = {"grid_ids": grid_ids, "start": start, "end": end, "days": days, "as_of": as_of}
     conn.execute(text(TUNING_SQL))
     counts: dict[str, dict[int, dict]] = {}
-    for family, sql in FAMILIES.items():
+    for family in families:
+        sql = FAMILIES[family]
         rows = conn.execute(text(sql.format(place_grids=place_grids)), params).mappings()
         counts[family] = {int(r["place_id"]): dict(r) for r in rows}
     return counts

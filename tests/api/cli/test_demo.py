@@ -11,7 +11,7 @@ from api.cli import app
 from api.main import create_app
 from api.settings import Settings
 
-MAPS = ("overview.html", "coverage-elderly_care.html", "centers.html")
+MAPS = ("overview.html", "coverage-elderly_care.html", "centers.html", "leader.html")
 
 
 def test_demo_writes_and_serves_every_map(empty_database, monkeypatch, tmp_path):
@@ -37,3 +37,6 @@ def test_demo_writes_and_serves_every_map(empty_database, monkeypatch, tmp_path)
             token = client.post("/auth/token", data={"username": login, "password": password}).json()["access_token"]
             me = client.get("/me", headers={"Authorization": f"Bearer {token}"}).json()
             assert me["login"] == login and me["role"] == role and (me["scopes"] != []) == (role != "admin")
+            if role == "street_leader":  # the leader map of the demo's year of requests, for the street's leader
+                leader = client.get("/maps/leader", headers={"Authorization": f"Bearer {token}"})
+                assert leader.status_code == 200 and "TDHeatmap" in leader.text

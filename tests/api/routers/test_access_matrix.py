@@ -120,6 +120,7 @@ ENDPOINTS = [
     ("GET", "/workload/workers", {}, MANAGING),
     ("GET", "/grids/check", {}, MANAGING),
     ("GET", "/maps/centers", {}, MANAGING),
+    ("GET", "/maps/leader", {}, MANAGING),
     ("POST", "/centers/assign", {}, {"admin"}),
     ("GET", "/households", {"params": {"limit": 5}}, FIELD),
     ("GET", "/hazards", {"params": {"limit": 5}}, FIELD),
@@ -188,6 +189,7 @@ PLACED = [
     ("GET", "/grids/check", "community_id", "community"),
     ("GET", "/maps/centers", "community_id", "community"),
     ("GET", "/maps/centers", "grid_id", "grid"),
+    ("GET", "/maps/leader", "community_id", "community"),
     ("GET", "/centers/grids", "grid_id", "grid"),
     ("GET", "/centers/uncovered", "grid_id", "grid"),
 ]

@@ -44,6 +44,7 @@ FEWER_EXAMPLES = {
     "GET /workload/workers": 8,
     "GET /workload/grids": 10,
     "GET /grids/check": 10,
+    "GET /maps/leader": 10,
 }
 CHECKS = [
     not_a_server_error,
