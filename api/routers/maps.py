@@ -25,6 +25,7 @@ from api.routers.coverage import StateDep
 from api.storage import Connection
 from api.storage.centers import require_stored_run
 from api.storage.maps import count_map_households, drawn_versions
+from api.worker_map import WORKER_DRAWS, WORKER_ROLES, page_stamp, worker_map_from_db
 from maps import render_html
 
 router = APIRouter(
@@ -161,4 +162,21 @@ def centers(
             conn, community_id=community_id, grid_id=grid_id, tiles=settings.tiles, asset_base_url=ASSETS
         )[0],
         center_run=True,
+    )
+
+
+@router.get("/worker", response_class=HTMLResponse, dependencies=[Depends(require_page_role(*WORKER_ROLES))])
+def worker(request: Request, conn: ConnectionDep, principal: PrincipalDep, settings: SettingsDep) -> Response:
+    """网格员工作图, for the signed-in grid worker or party member: their grids, their buildings by visit status
+    (已走访 / 待走访 / 逾期) with counts, open hazards and requests, today's walking order, their position; a visit or a
+    hazard logged from a building's popup, queued on the phone while offline. Row-level security draws only what
+    the user may see; the page is kept per user and per state of their field work (api.worker_map)."""
+    return cached_page(
+        request,
+        conn,
+        ("worker", principal.user_id, page_stamp(conn, principal), settings.tiles),
+        WORKER_DRAWS,
+        lambda: worker_map_from_db(
+            conn, principal, settings, request.app.state.tour_graphs, api_base="", asset_base_url=ASSETS
+        ),
     )
