@@ -124,7 +124,6 @@ function flush() {
   };
   return step(0).then(function (r) {
     flushing = false;
-    if (r && readQueue().length === 0 && statusBox && statusBox.textContent.indexOf("已提交") !== 0) say("");
     return r;
   }, function () { flushing = false; });
 }
@@ -235,6 +234,14 @@ function hazardForm(props, box) {
   box.appendChild(form);
 }
 
+// The popup holds the form until it closes, then shows the building again (its content is a function, which
+// Leaflet would call again on update()).
+function showForm(layer, box) {
+  var popup = layer.getPopup();
+  popup.setContent(box);
+  layer.once("popupclose", function () { popup.setContent(buildingPopup); });
+}
+
 function buildingPopup(layer) {
   var p = layer.feature.properties;
   var box = el("div", null, "gridmap-popup gridmap-building-popup");
@@ -253,10 +260,12 @@ function buildingPopup(layer) {
   var visit = el("button", "登记走访");
   visit.type = "button";
   if (!(data.households[String(p.id)] || []).length) visit.disabled = true;
-  visit.addEventListener("click", function () { visitForm(p, box); layer.getPopup().update(); });
+  // The button leaves the page when the form replaces it: stop the click here, or the map would take it for a
+  // click on the map (its target no longer inside the popup) and close the popup.
+  visit.addEventListener("click", function (ev) { L.DomEvent.stop(ev); visitForm(p, box); showForm(layer, box); });
   var hazard = el("button", "上报隐患");
   hazard.type = "button";
-  hazard.addEventListener("click", function () { hazardForm(p, box); layer.getPopup().update(); });
+  hazard.addEventListener("click", function (ev) { L.DomEvent.stop(ev); hazardForm(p, box); showForm(layer, box); });
   box.appendChild(visit);
   box.appendChild(hazard);
   return box;
@@ -283,7 +292,10 @@ layers.buildings = L.geoJSON(data.buildings, {
     return { color: "#333", weight: 1, fillColor: c, fillOpacity: 0.75, className: "gridmap-building" };
   },
 });
-layers.buildings.eachLayer(function (layer) { layer.bindPopup(buildingPopup, { maxWidth: 320 }); });
+layers.buildings.eachLayer(function (layer) {
+  // padding: the popup opens clear of the zoom and locate buttons on a narrow screen
+  layer.bindPopup(buildingPopup, { maxWidth: 300, autoPanPaddingTopLeft: L.point(60, 10) });
+});
 
 layers.hazards = L.layerGroup(data.hazards.map(function (h) {
   var colour = (data.severity[h.severity] || ["", "#ef8a62"])[1];
