@@ -5,8 +5,11 @@ state of the field work, the page budget, and `gridmap worker-map`."""
 import uuid
 from datetime import datetime
 
+import geopandas as gpd
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from shapely.geometry import box
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -14,8 +17,11 @@ from api.cli import app
 from api.main import create_app
 from api.settings import Settings
 from api.visits.due import CHINA
+from maps import render_html
 from maps.base import external_urls
+from maps.worker import worker_map
 from tests.conftest import sample_loaded
+from tests.maps.test_map_templates import PAYLOADS
 from tests.maps.worker_world import HOSTILE, count_visits, hostile_world, page_data
 from tests.signing import PASSWORD, account
 
@@ -141,3 +147,44 @@ def test_cli_writes_a_users_worker_map(served, engine, database_url, monkeypatch
     assert refused.exit_code == 2 and "grid worker" in refused.output
     missing = CliRunner().invoke(app, ["worker-map", "nobody-here", "--out", str(tmp_path / "no.html")])
     assert missing.exit_code == 2 and "no enabled account" in missing.output
+
+
+def test_every_hostile_text_comes_back_literally_from_the_data_block():
+    """maps.worker without a database: each payload of the template tests (Jinja, </script>, onerror, lone
+    surrogate-free Unicode, long text) in every text field comes back exactly as typed, and never as markup."""
+    for k, payload in enumerate(PAYLOADS):
+        building = box(113.55, 22.27, 113.5503, 22.2703)
+        grids = gpd.GeoDataFrame({"code": ["440402001001001"], "name": [payload]}, geometry=[building.buffer(0.001)])
+        buildings = gpd.GeoDataFrame(
+            {"id": [1], "name": [payload], "kind": [payload], "lon": [113.5501], "lat": [22.2701], "households": [1],
+             "care": [0]},
+            geometry=[building], crs=4326,
+        )  # fmt: skip
+        households = pd.DataFrame({"id": [7], "building_id": [1], "unit": [payload], "room": [payload]})
+        case = {
+            "id": 3,
+            "state_label": payload,
+            "overdue": False,
+            "description": payload,
+            "lon": 113.5501,
+            "lat": 22.27,
+        }
+        hazards = pd.DataFrame([case | {"category_name": payload, "severity": "high"}])
+        requests = pd.DataFrame([case | {"service_name": payload}])
+        due = {"households": [{"household_id": 7, "building_id": 1, "days_overdue": 3}], "today": "2026-12-06"}
+        page = render_html(
+            worker_map(
+                grids=grids, buildings=buildings, households=households, hazards=hazards, requests=requests, due=due,
+                categories=[("fire_lane", payload)], user={"id": 1, "login": payload}, tiles="none",
+            )
+        )  # fmt: skip
+        data = page_data(page)
+        assert data["grids"]["features"][0]["properties"]["name"] == payload, k
+        building_props = data["buildings"]["features"][0]["properties"]
+        assert building_props["name"] == payload and building_props["status"] == "overdue"
+        assert data["households"]["1"] == [[7, payload, payload, True]]
+        assert data["hazards"][0]["description"] == payload and data["hazards"][0]["category_name"] == payload
+        assert data["requests"][0]["description"] == payload and data["categories"] == [["fire_lane", payload]]
+        assert data["user"]["login"] == payload
+        if "<" in payload:
+            assert payload not in page  # the markup only as \u003c … inside the JSON
