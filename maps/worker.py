@@ -182,12 +182,13 @@ def building_status(buildings: pd.DataFrame, due: Sequence[Mapping[str, Any]]) -
     return buildings.assign(due=n_due, overdue=n_over, status=status)
 
 
-def _household_choices(households: pd.DataFrame, due_ids: set[int]) -> dict[str, list[list[Any]]]:
-    """building id → [[household id, unit, room, due?], …] for the visit form's picker."""
+def _household_choices(households: pd.DataFrame, overdue: Mapping[int, int]) -> dict[str, list[list[Any]]]:
+    """building id → [[household id, unit, room, days overdue (0: due today; None: not due)], …] for the visit
+    form's picker (and the page's own update of a building once a visit is sent)."""
     out: dict[str, list[list[Any]]] = {}
     for row in households.itertuples(index=False):
         out.setdefault(str(int(row.building_id)), []).append(
-            [int(row.id), _value(row.unit), _value(row.room), int(row.id) in due_ids]
+            [int(row.id), _value(row.unit), _value(row.room), overdue.get(int(row.id))]
         )
     return out
 
@@ -283,7 +284,9 @@ def worker_map(
         "buildings": _features(
             drawn, ["id", "name", "kind", "lon", "lat", "households", "care", "due", "overdue", "status"]
         ),
-        "households": _household_choices(households, {int(d["household_id"]) for d in due_entries}),
+        "households": _household_choices(
+            households, {int(d["household_id"]): int(d["days_overdue"]) for d in due_entries}
+        ),
         "hazards": hazard_points,
         "requests": request_points,
         "tour": tour,

@@ -101,6 +101,7 @@ function flush() {
     return sendOne(entry).then(function (response) {
       if (response.status === 200 || response.status === 201) {
         removeEntry(entry.client_id);
+        if (entry.kind === "visit") visited(entry);
         say("已提交：" + entry.label);
         return step(i + 1);
       }
@@ -126,6 +127,23 @@ function flush() {
     flushing = false;
     return r;
   }, function () { flushing = false; });
+}
+
+// A visit stored: its household is no longer due, and its building is drawn with its new counts.
+function visited(entry) {
+  var householdId = JSON.parse(entry.body).household_id;
+  if (!layers.buildings) return;
+  layers.buildings.eachLayer(function (layer) {
+    var p = layer.feature.properties, choices = data.households[String(p.id)] || [];
+    var h = choices.filter(function (c) { return c[0] === householdId; })[0];
+    if (!h || h[3] === null || h[3] === undefined) return;
+    h[3] = null;
+    var due = choices.filter(function (c) { return c[3] !== null && c[3] !== undefined; });
+    p.due = due.length;
+    p.overdue = due.filter(function (c) { return c[3] > 0; }).length;
+    p.status = p.overdue ? "overdue" : p.due ? "due" : "done";
+    layer.setStyle({ fillColor: (data.status[p.status] || ["", "#9e9e9e"])[1] });
+  });
 }
 
 function enqueue(kind, url, body, label) {
@@ -163,7 +181,8 @@ function householdLabel(h) {
   if (h[1]) parts.push(h[1] + "单元");
   if (h[2]) parts.push(h[2] + "室");
   if (!parts.length) parts.push("住户 " + h[0]);
-  return parts.join(" ") + (h[3] ? "（待走访）" : "");
+  if (h[3] === null || h[3] === undefined) return parts.join(" ");
+  return parts.join(" ") + (h[3] > 0 ? "（逾期 " + h[3] + " 天）" : "（待走访）");
 }
 
 function visitForm(props, box) {

@@ -145,13 +145,23 @@ def test_a_visit_logged_offline_is_stored_once(server, engine):
     world, running = server
     with chromium_driver() as driver:
         _open_worker_map(driver, running, engine, world)
-        building = driver.execute_script(
-            "var d = window.gridmapWorker.data; return d.buildings.features.map(function (f) { return f.properties; })"
-            ".filter(function (p) { return p.due > 0 && (d.households[String(p.id)] || []).length; })[0].id"
+        building, due_before = driver.execute_script(
+            "var d = window.gridmapWorker.data; var p = d.buildings.features.map(function (f) { return f.properties; })"
+            ".filter(function (p) { return p.due > 0 && (d.households[String(p.id)] || []).length; })[0];"
+            "return [p.id, p.due];"
+        )
+        household = driver.execute_script(
+            "return window.gridmapWorker.data.households[String(arguments[0])]"
+            ".filter(function (h) { return h[3] !== null; })[0][0]",
+            building,
         )
         driver.execute_cdp_cmd("Network.enable", {})
         driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, **NETWORK})
         _popup_button(driver, building, "登记走访", click=True)
+        driver.execute_script(
+            "document.querySelector('.gridmap-visit-form select[name=household_id]').value = String(arguments[0])",
+            household,
+        )
         driver.find_element("css selector", ".gridmap-visit-form textarea").send_keys("离线走访 <b>测试</b>")
         _click(driver, driver.find_element("css selector", ".gridmap-visit-form button[type=submit]"))
         WebDriverWait(driver, 10).until(lambda d: len(_queue(d)) == 1 and "离线" in _status(d))
@@ -159,11 +169,18 @@ def test_a_visit_logged_offline_is_stored_once(server, engine):
         assert count_visits(engine, entry["client_id"]) == 0  # nothing reached the server
         body = json.loads(entry["body"])
         assert body["notes"] == "离线走访 <b>测试</b>" and body["location"]["type"] == "Point"
+        assert body["household_id"] == household
 
         # Back online: the queue is sent by itself (the `online` event), and emptied on the 201.
         driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, **NETWORK})
         WebDriverWait(driver, 10).until(lambda d: len(_queue(d)) == 0)  # well before the 30 s retry
         assert count_visits(engine, entry["client_id"]) == 1
+        due_after = driver.execute_script(
+            "var id = arguments[0]; return window.gridmapWorker.data.buildings.features"
+            ".filter(function (f) { return f.properties.id === id; })[0].properties.due",
+            building,
+        )
+        assert due_after == due_before - 1  # the building is drawn anew with one household fewer due
 
         # The answer to that send lost: the phone still holds the entry and sends it again on the next load; the
         # server answers 200 with the stored visit, the entry leaves the queue, and there is still one visit.

@@ -101,7 +101,7 @@ def test_the_page_is_kept_per_user_and_changes_with_the_field_work(served, engin
     assert again.status_code == 304
     data = page_data(first.text)
     due_building = next(f["properties"] for f in data["buildings"]["features"] if f["properties"]["due"] > 0)
-    household = next(h for h in data["households"][str(due_building["id"])] if h[3])
+    household = next(h for h in data["households"][str(due_building["id"])] if h[3] is not None)
     client_id = str(uuid.uuid4())
     visit = {
         "client_id": client_id,
@@ -182,7 +182,7 @@ def test_every_hostile_text_comes_back_literally_from_the_data_block():
         assert data["grids"]["features"][0]["properties"]["name"] == payload, k
         building_props = data["buildings"]["features"][0]["properties"]
         assert building_props["name"] == payload and building_props["status"] == "overdue"
-        assert data["households"]["1"] == [[7, payload, payload, True]]
+        assert data["households"]["1"] == [[7, payload, payload, 3]]
         assert data["hazards"][0]["description"] == payload and data["hazards"][0]["category_name"] == payload
         assert data["requests"][0]["description"] == payload and data["categories"] == [["fire_lane", payload]]
         assert data["user"]["login"] == payload
