@@ -125,6 +125,8 @@ function flush() {
   };
   return step(0).then(function (r) {
     flushing = false;
+    // entries queued while these were being sent go out now, not at the next retry
+    if (r && readQueue().length) return flush();
     return r;
   }, function () { flushing = false; });
 }
