@@ -123,7 +123,7 @@ def test_worker_map_on_a_phone(server, engine):
         due_building = next(
             f["properties"]["id"]
             for f in driver.execute_script("return window.gridmapWorker.data.buildings.features")
-            if f["properties"]["due"] > 0
+            if f["properties"]["due"] > 0 and f["properties"]["id"] != world.hostile_building
         )
         _popup_button(driver, due_building, "登记走访")  # the popup of a building due, for the screenshot
         WebDriverWait(driver, 10).until(lambda d: d.execute_script(POPUP_SHOWN_JS))
