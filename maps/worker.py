@@ -216,7 +216,9 @@ def _legend_html(counts: Mapping[str, int], n_hazards: int, n_requests: int, n_s
         rows.append(
             f'<div><i style="background:{colour};border-radius:0"></i>{escape(label)} ({counts.get(key, 0)})</div>'
         )
-    rows.append(f'<div><i style="background:{SEVERITY["high"][1]}"></i>隐患 ({n_hazards}) 颜色=严重程度</div>')
+    severities = "".join(f'<i style="background:{c}"></i>{label}' for label, c in SEVERITY.values())
+    rows.append(f"<div>隐患 ({n_hazards}): {severities}</div>")
+    rows.append('<div class="gridmap-sub">半透明=已整改待核查 · 黑边=超期</div>')
     rows.append(f'<div><i style="background:#6a3d9a"></i>诉求 ({n_requests})</div>')
     rows.append(f'<div><i style="background:#253494"></i>今日路线 ({n_stops} 站)</div>')
     return "".join(rows)
@@ -272,7 +274,9 @@ def worker_map(
         asset_base_url=asset_base_url,
     )
     tour = _tour(due, drawn) if len(drawn) else {"start": None, "stops": [], "total_m": 0.0}
-    hazard_points = _points(hazards, ["id", "category_name", "severity", "state_label", "overdue", "description"])
+    hazard_points = _points(
+        hazards, ["id", "category_name", "severity", "state", "state_label", "overdue", "description"]
+    )
     request_points = _points(requests, ["id", "service_name", "state_label", "overdue", "description"])
     data = {
         "layers": LAYERS,

@@ -318,10 +318,13 @@ layers.buildings.eachLayer(function (layer) {
   layer.bindPopup(buildingPopup, { maxWidth: 300, autoPanPaddingTopLeft: L.point(60, 10) });
 });
 
+var AWAITING_CHECK = ["rectified", "verified"];
 layers.hazards = L.layerGroup(data.hazards.map(function (h) {
   var colour = (data.severity[h.severity] || ["", "#ef8a62"])[1];
   var m = L.circleMarker([h.lat, h.lon], {
-    radius: 9, color: h.overdue ? "#000" : "#fff", weight: h.overdue ? 3 : 2, fillColor: colour, fillOpacity: 0.95,
+    // by severity (colour) and state: the rectification done and awaiting its check drawn faint, overdue ringed black
+    radius: 9, color: h.overdue ? "#000" : "#fff", weight: h.overdue ? 3 : 2, fillColor: colour,
+    fillOpacity: AWAITING_CHECK.indexOf(h.state) >= 0 ? 0.4 : 0.95,
     className: "gridmap-hazard",
   });
   m.bindPopup(function () {
