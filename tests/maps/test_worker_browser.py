@@ -51,6 +51,16 @@ w.layers.hazards.eachLayer(text);
 w.layers.requests.eachLayer(text);
 return out;
 """
+LOSE_FIRST_ANSWER_JS = """
+window.__realFetch = window.fetch;
+var lost = false;
+window.fetch = function (url, options) {
+  return window.__realFetch(url, options).then(function (response) {
+    if (!lost) { lost = true; throw new TypeError('the answer was lost'); }
+    return response;
+  });
+};
+"""
 POPUP_SHOWN_JS = """
 var p = document.querySelector('.leaflet-popup'), pan = window.gridmapWorker.map._panAnim;
 return !!p && getComputedStyle(p).opacity === '1' && !(pan && pan._inProgress);
@@ -190,6 +200,19 @@ def test_a_visit_logged_offline_is_stored_once(server, engine):
         WebDriverWait(driver, 20).until(lambda d: d.execute_script("return !!window.gridmapWorker"))
         WebDriverWait(driver, 20).until(lambda d: len(_queue(d)) == 0 and "已提交" in _status(d))
         assert count_visits(engine, entry["client_id"]) == 1
+
+        # A lost answer as it happens: the server stores the visit but the phone gets no answer (its fetch fails
+        # after the request went through); the entry stays, goes again on the next round, and is stored once.
+        driver.execute_script(LOSE_FIRST_ANSWER_JS)
+        _popup_button(driver, building, "登记走访", click=True)
+        driver.find_element("css selector", ".gridmap-visit-form textarea").send_keys("回答丢失")
+        _click(driver, driver.find_element("css selector", ".gridmap-visit-form button[type=submit]"))
+        WebDriverWait(driver, 10).until(lambda d: len(_queue(d)) == 1 and "离线" in _status(d))
+        lost = _queue(driver)[0]
+        assert count_visits(engine, lost["client_id"]) == 1  # stored, though the phone does not know it
+        driver.execute_script("window.fetch = window.__realFetch; window.gridmapWorker.flush()")
+        WebDriverWait(driver, 10).until(lambda d: len(_queue(d)) == 0 and "已提交" in _status(d))
+        assert count_visits(engine, lost["client_id"]) == 1
 
         # The same client_id with other content: 409, shown and dropped; the stored visit unchanged.
         changed = entry | {"body": json.dumps(body | {"notes": "另一次"})}
