@@ -9,7 +9,7 @@ which `gridmap --help`, a mistyped option and a one-line error should not wait f
 
 import typer
 
-from api.cli import centers, coverage, db, grids, layers, ledgers, open311, residents, users
+from api.cli import centers, coverage, db, grids, layers, ledgers, open311, residents, users, worker_map
 from api.cli import leader as leader_cli
 
 app = typer.Typer(help="gridmap — 社区网格地图服务 (grid management and mapping on PostGIS).", no_args_is_help=True)
@@ -49,5 +49,6 @@ app.command("overview-map")(layers.overview_map)
 app.command("serve")(db.serve)
 app.command("demo")(db.demo)
 app.command("leader-map")(leader_cli.leader_map_command)
+app.command("worker-map")(worker_map.worker_map_command)
 
 __all__ = ["app"]

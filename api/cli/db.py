@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import centers, coverage, layers, users
+from api.cli import centers, coverage, layers, users, worker_map
 from api.cli import leader as leader_cli
 from api.cli.common import fail, require_database, settings
 from api.errors import InsecureConfiguration
@@ -17,6 +17,7 @@ from api.storage.database import init_database
 
 DEMO_SERVICE_TYPE = "elderly_care"  # the planner map the demo writes, for the elderly walking profile
 DEMO_PROFILE = "elderly"
+DEMO_WORKER = "demo-grid_worker"  # the demo account whose worker map the demo writes (api.cli.users.demo_users)
 
 
 def db_init() -> None:
@@ -87,7 +88,8 @@ def demo(
     ] = users.DEMO_USERS_FILE,
 ) -> None:
     """Set up the database, load the sample street, compute its walking coverage and its 中心户 assignment, write
-    the overview, planner, 中心户 and leader maps, make one account of each role, and start the API."""
+    the overview, planner, 中心户 and leader maps, make one account of each role, write the demo grid worker's map,
+    and start the API."""
     db_init()
     layers.sample(scale=1.0, seed=None, load=True)
     layers.overview_map(out=None)
@@ -99,5 +101,6 @@ def demo(
     centers.centers_map_command(community_id=None, grid_id=None, out=None)
     users.demo_users(users_file)
     leader_cli.leader_map_command(first=None, last=None, community_id=None, category=None, out=None)
+    worker_map.worker_map_command(login=DEMO_WORKER, out=None)
     if serve_api:
         serve(host=None, port=None)

@@ -28,6 +28,7 @@ from api.storage import Connection
 from api.storage import leader as leader_db
 from api.storage.centers import require_stored_run
 from api.storage.maps import count_map_households, drawn_versions
+from api.worker_map import WORKER_DRAWS, WORKER_ROLES, page_stamp, worker_map_from_db
 from maps import render_html
 
 router = APIRouter(
@@ -167,7 +168,7 @@ def centers(
     )
 
 
-# --- leader map (issue 13): appended here so that merges with the other maps stay simple ---------------------
+# --- leader map (诉求热力与热点) ----------------------------------------------------------------------------------
 
 
 @router.get("/leader", response_class=HTMLResponse, dependencies=[Depends(require_page_role(*MANAGING))])
@@ -216,3 +217,23 @@ def leader(
     if etag_matches(if_none_match, page.etag) or etag_matches(if_none_match, page.gzip_etag):
         return Response(status_code=304, headers=headers)
     return HTMLResponse(body, headers=headers)
+
+
+# --- worker map (网格员工作图) -----------------------------------------------------------------------------------
+
+
+@router.get("/worker", response_class=HTMLResponse, dependencies=[Depends(require_page_role(*WORKER_ROLES))])
+def worker(request: Request, conn: ConnectionDep, principal: PrincipalDep, settings: SettingsDep) -> Response:
+    """网格员工作图, for the signed-in grid worker or party member: their grids, their buildings by visit status
+    (已走访 / 待走访 / 逾期) with counts, open hazards and requests, today's walking order, their position; a visit or a
+    hazard logged from a building's popup, queued on the phone while offline. Row-level security draws only what
+    the user may see; the page is kept per user and per state of their field work (api.worker_map)."""
+    return cached_page(
+        request,
+        conn,
+        ("worker", principal.user_id, page_stamp(conn, principal), settings.tiles),
+        WORKER_DRAWS,
+        lambda: worker_map_from_db(
+            conn, principal, settings, request.app.state.tour_graphs, api_base="", asset_base_url=ASSETS
+        ),
+    )

@@ -6,24 +6,19 @@ community secretary, street leader or admin names a grid (``grid_code``) and see
 rules there, or of another visiting role (``role``, e.g. the grid worker's list of that grid; admins: grid_worker
 by default). Rules: api.visits.rules; due dates and the reference date of households never visited:
 api.visits.due; the tour: gis.tours on the network around the grids (api.tour_graphs). No names: household ids,
-buildings, rooms and tags only."""
+buildings, rooms and tags only. The computation is api.visits.today's (the worker map draws the same)."""
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.access import FIELD_READERS, in_places, managed_grids
-from api.accounts.roles import Principal
+from api.access import FIELD_READERS
 from api.deps import EngineDep, PrincipalDep, SettingsDep, require_role
-from api.errors import Forbidden, InvalidParameter, NotFound
-from api.storage import Connection, transaction, user_scope
-from api.storage import households as households_db
-from api.storage import visits as visits_db
-from api.storage.places import place_id_by_code
-from api.tour_graphs import TourGraphs, walking_order
-from api.visits.due import CHINA, china_date, default_reference, due_households
-from api.visits.rules import RULE_ROLES, effective_rules
+from api.errors import InvalidParameter
+from api.storage import transaction, user_scope
+from api.tour_graphs import TourGraphs
+from api.visits.rules import RULE_ROLES
+from api.visits.today import due_today
 
 router = APIRouter(prefix="/visits", tags=["visits 走访"], dependencies=[Depends(require_role(*FIELD_READERS))])
 
@@ -31,48 +26,6 @@ RuleRole = Literal[RULE_ROLES]  # type: ignore[valid-type]
 GridCode = Annotated[str, Query(pattern=r"^\d{15}$", description="A grid's 15-digit code")]
 Lon = Annotated[float | None, Query(ge=73, le=136, description="The worker's position, WGS84 (default: grid centre)")]
 Lat = Annotated[float | None, Query(ge=3, le=54, description="The worker's position, WGS84 (default: grid centre)")]
-
-
-def _scope(
-    conn: Connection, principal: Principal, grid_code: str | None, role: str | None
-) -> tuple[str, list[int] | None, list[int] | None]:
-    """The rules' role, and the grids or households whose due list this is."""
-    if principal.role in ("grid_worker", "party_member"):
-        if role is not None and role != principal.role:
-            raise Forbidden(f"a {principal.role} sees their own due list (role={principal.role})")
-        if principal.role == "party_member":
-            if grid_code is not None:  # their households are their 中心户's, picked by the database, not by a place
-                raise NotFound(f"no grid {grid_code}")
-            return "party_member", None, households_db.user_household_ids(conn, principal.user_id)
-        grids = sorted(managed_grids(conn, principal) or [])
-    else:
-        if grid_code is None:
-            raise InvalidParameter("grid_code: a community secretary, street leader or admin names the grid")
-        grids = []
-        role = role or (principal.role if principal.role in RULE_ROLES else "grid_worker")
-    if grid_code is not None:
-        grid_id = place_id_by_code(conn, "grid", grid_code)
-        if grid_id is None or not in_places(conn, principal, "grid", grid_id):
-            raise NotFound(f"no grid {grid_code}")
-        grids = [grid_id]
-    return role or principal.role, grids, None
-
-
-def _shown_rule(reason: dict) -> dict:
-    last = reason["last_visit"]
-    return reason | {
-        "last_visit": None if last is None else last.astimezone(CHINA).isoformat(),
-        "due_date": reason["due_date"].isoformat(),
-    }
-
-
-def _shown(entry: dict) -> dict:
-    last = entry["last_visit"]
-    return entry | {
-        "rules": [_shown_rule(r) for r in entry["rules"]],
-        "last_visit": None if last is None else last.astimezone(CHINA).isoformat(),
-        "due_date": entry["due_date"].isoformat(),
-    }
 
 
 @router.get("/due")
@@ -90,44 +43,7 @@ def due_list(
     through their buildings from ``lon``/``lat`` (default: the grid's centre)."""
     if (lon is None) != (lat is None):
         raise InvalidParameter("lon and lat: give both (the worker's position) or neither (the grid's centre)")
-    today = china_date(datetime.now(CHINA))
-    reference = settings.visits_since or default_reference(today)
+    position = (lon, lat) if lon is not None and lat is not None else None
+    graphs: TourGraphs = request.app.state.tour_graphs
     with transaction(engine, scope=user_scope(principal.user_id)) as conn:
-        due_role, grid_ids, household_ids = _scope(conn, principal, grid_code, role)
-        households: list[dict] = []
-        if (grid_ids is None or grid_ids) and (household_ids is None or household_ids):
-            tags = visits_db.rule_tags(conn, due_role)
-            households = visits_db.due_households(conn, tags=tags, grid_ids=grid_ids, household_ids=household_ids)
-        communities = sorted({h["community_id"] for h in households if h["community_id"] is not None})
-        rules = visits_db.rules_of(conn, communities)
-        by_community: dict[int | None, list] = {c: effective_rules(rules, c) for c in communities}
-        last = visits_db.last_visits(conn, [h["id"] for h in households], due_role)
-        due = due_households(households, by_community, last, role=due_role, today=today, reference=reference)
-        walk: dict[str, Any] = {"building_ids": [], "legs_m": [], "total_m": 0.0, "method": "none"}
-        position = None
-        tour_grids = sorted({g for g in (grid_ids or []) if g is not None}) or sorted(
-            {h["grid_id"] for h in households if h["grid_id"] is not None}
-        )
-        if tour_grids:
-            centre = visits_db.grids_centre(conn, tour_grids)
-            position = (lon, lat) if lon is not None and lat is not None else centre
-        if due and position is not None:
-            graphs: TourGraphs = request.app.state.tour_graphs
-            area = graphs.area(conn, tour_grids)
-            stops = [d["building_id"] for d in due]
-            walk = walking_order(
-                area,
-                position,
-                stops,
-                time_limit_s=settings.tour_time_limit_ms / 1000,
-                max_stops=settings.tour_max_stops,
-            )
-    return {
-        "role": due_role,
-        "today": today.isoformat(),
-        "reference_date": reference.isoformat(),
-        "position": None if position is None else {"type": "Point", "coordinates": list(position)},
-        "count": len(due),
-        "households": [_shown(d) for d in due],
-        "walk_order": walk,
-    }
+        return due_today(conn, principal, settings, graphs, grid_code=grid_code, role=role, position=position)

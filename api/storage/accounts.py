@@ -213,3 +213,9 @@ def clear_failures(conn: Connection, login: str) -> None:
 def set_can_unmask(conn: Connection, user_id: int, allowed: bool) -> None:
     """Grant or take back the permission to read residents' data unmasked (a planner never holds it)."""
     conn.execute(text("UPDATE users SET can_unmask = :allowed WHERE id = :id"), {"id": user_id, "allowed": allowed})
+
+
+def principal_by_login(conn: Connection, login: str) -> Row | None:
+    """The enabled user with this login (any case), as a principal row (the CLI draws a user's own map)."""
+    sql = f"SELECT {_PRINCIPAL} FROM users u WHERE lower(u.login) = lower(:login) AND NOT u.disabled"
+    return conn.execute(text(sql), {"login": login}).first()

@@ -11,7 +11,13 @@ from api.cli import app
 from api.main import create_app
 from api.settings import Settings
 
-MAPS = ("overview.html", "coverage-elderly_care.html", "centers.html", "leader.html")
+MAPS = (
+    "overview.html",
+    "coverage-elderly_care.html",
+    "centers.html",
+    "leader.html",
+    "worker-demo-grid_worker.html",
+)
 
 
 def test_demo_writes_and_serves_every_map(empty_database, monkeypatch, tmp_path):

@@ -121,6 +121,7 @@ ENDPOINTS = [
     ("GET", "/grids/check", {}, MANAGING),
     ("GET", "/maps/centers", {}, MANAGING),
     ("GET", "/maps/leader", {}, MANAGING),
+    ("GET", "/maps/worker", {}, {"grid_worker", "party_member"}),
     ("POST", "/centers/assign", {}, {"admin"}),
     ("GET", "/households", {"params": {"limit": 5}}, FIELD),
     ("GET", "/hazards", {"params": {"limit": 5}}, FIELD),
