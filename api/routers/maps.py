@@ -50,20 +50,23 @@ def cached_page(
     *,
     center_run: bool = False,
     state: CoverageState | None = None,
+    also: Callable[[], tuple] = tuple,
 ) -> Response:
     """The page of `variant` (kind, parameters, settings) at the current counters of the layers it `draws`: from
     the app's map cache, built and rendered once per change of those layers (api.map_cache); 304 when the
     browser's copy (If-None-Match) is that page. `state`: the in-memory coverage the page draws, which must be of
-    the same counters for the page to be kept."""
+    the same counters for the page to be kept. `also`: what else the page depends on that has no layer counter
+    (e.g. a fingerprint of the case tables), read before and after rendering like the counters."""
     cache: MapPageCache = request.app.state.map_cache
-    versions: tuple[tuple[str, int, str], ...] | None = drawn_versions(conn, draws, center_run=center_run)
-    if state is not None and versions is not None and {layer: v for layer, v, _ in versions} != state.versions:
+
+    def current() -> tuple:
+        return (*drawn_versions(conn, draws, center_run=center_run), *also())
+
+    versions: tuple | None = current()
+    if state is not None and {layer: v for layer, v, _ in versions or ()} != state.versions:
         versions = None  # a layer moved since the coverage was read: serve this page, keep nothing
     page = cache.page(
-        variant,
-        versions,
-        render=lambda: render_html(build()),
-        still_current=lambda: drawn_versions(conn, draws, center_run=center_run) == versions,
+        variant, versions, render=lambda: render_html(build()), still_current=lambda: current() == versions
     )
     body, etag, extra = page.representation(request.headers.get("accept-encoding"))
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, **extra}
@@ -198,25 +201,16 @@ def leader(
     as_of = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     variant = ("leader", principal.user_id, tuple(mine), *query.key(), as_of, settings.tiles)
 
-    def versions() -> tuple:
-        return (*drawn_versions(conn, LEADER_DRAWS), ("cases", 0, leader_db.cases_fingerprint(conn)))
-
-    def build() -> folium.Map:
-        return leader_map_from_db(
+    return cached_page(
+        request,
+        conn,
+        variant,
+        LEADER_DRAWS,
+        lambda: leader_map_from_db(
             conn, grids, query, tiles=settings.tiles, asset_base_url=ASSETS, form=True, as_of=as_of, user_grids=mine
-        )
-
-    cache: MapPageCache = request.app.state.map_cache
-    current = versions()
-    page = cache.page(
-        variant, current, render=lambda: render_html(build()), still_current=lambda: versions() == current
+        ),
+        also=lambda: (("cases", 0, leader_db.cases_fingerprint(conn)),),
     )
-    body, etag, extra = page.representation(request.headers.get("accept-encoding"))
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, **extra}
-    if_none_match = request.headers.get("if-none-match")
-    if etag_matches(if_none_match, page.etag) or etag_matches(if_none_match, page.gzip_etag):
-        return Response(status_code=304, headers=headers)
-    return HTMLResponse(body, headers=headers)
 
 
 # --- worker map (网格员工作图) -----------------------------------------------------------------------------------

@@ -47,12 +47,15 @@ def street(engine, database_url) -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(
                 text("INSERT INTO services (code, name, group_name, kind, deadline_hours, description) "
-                     "VALUES ('hostile', :name, 'x', 'request', 24, 'x')"),
+                     "VALUES ('hostile', :name, 'x', 'request', 24, 'x') "
+                     "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name"),
                 {"name": HOSTILE_CATEGORY},
             )  # fmt: skip
             conn.execute(text("UPDATE grids SET name = :n WHERE id = (SELECT min(id) FROM grids)"), {"n": HOSTILE_GRID})
             code = conn.scalar(text("SELECT code FROM streets ORDER BY id LIMIT 1"))
         yield code
+        with engine.begin() as conn:  # the catalogue is not emptied with the layers: leave it as it was
+            conn.execute(text("DELETE FROM services WHERE code = 'hostile'"))
 
 
 def test_leader_map_in_chromium(street, engine, database_url):

@@ -40,13 +40,16 @@ def world(engine, database_url) -> Iterator[dict]:
             ).all()
             conn.execute(
                 text("INSERT INTO services (code, name, group_name, kind, deadline_hours, description) "
-                     "VALUES ('hostile', :name, 'x', 'request', 24, 'x')"),
+                     "VALUES ('hostile', :name, 'x', 'request', 24, 'x') "
+                     "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name"),
                 {"name": HOSTILE_CATEGORY},
             )  # fmt: skip
             grid_id = conn.scalar(text("SELECT id FROM grids WHERE community_id = :c ORDER BY id LIMIT 1"),
                                   {"c": communities[0].id})  # fmt: skip
             conn.execute(text("UPDATE grids SET name = :n WHERE id = :g"), {"n": HOSTILE_GRID, "g": grid_id})
         yield {"street": street, "communities": communities, "database_url": database_url, "grid_id": grid_id}
+        with engine.begin() as conn:  # the catalogue is not emptied with the layers: leave it as it was
+            conn.execute(text("DELETE FROM services WHERE code = 'hostile'"))
 
 
 @contextmanager
