@@ -12,6 +12,7 @@ from api.storage import Connection
 from api.storage import maps as maps_db
 from api.storage.coverage import COVERAGE_STATE_LAYERS
 from api.storage.maps import OVERVIEW_LAYERS
+from maps.basemaps import BaseMap
 from maps.centers import centers_map
 from maps.coverage import coverage_map
 from maps.overview import overview_map
@@ -25,7 +26,7 @@ PLANNER_DRAWS = COVERAGE_STATE_LAYERS  # the in-memory coverage, and the grids a
 CENTERS_DRAWS = ("buildings", "center_households", "grids", "households", "walk_edges")
 
 
-def overview_from_db(conn: Connection, *, tiles: str, asset_base_url: str | None) -> folium.Map:
+def overview_from_db(conn: Connection, *, tiles: str | BaseMap, asset_base_url: str | None) -> folium.Map:
     frames = maps_db.overview_layers(conn)
     osm_data = any(frame["source"].str.startswith("osm:").any() for frame in frames.values() if len(frame))
     return overview_map(
@@ -81,7 +82,7 @@ def planner_map_from_state(
         circles=circles,
         suggestions=suggestions,
         grids=grids if len(grids) else None,
-        tiles=settings.tiles,
+        tiles=settings.base_map,
         asset_base_url=asset_base_url,
         osm_data=maps_db.osm_source(conn),
     )
@@ -92,7 +93,7 @@ def centers_map_from_db(
     *,
     community_id: int | None = None,
     grid_id: int | None = None,
-    tiles: str,
+    tiles: str | BaseMap,
     asset_base_url: str | None,
 ) -> tuple[folium.Map, int]:
     """The 中心户 map of the stored assignment (households by id only) and the number of households drawn."""

@@ -34,6 +34,7 @@ from maps.base import (
     frames_bounds,
     to_wgs84,
 )
+from maps.basemaps import BaseMap
 from maps.coverage_style import (
     CIRCLE_ANCHORS,
     SUGGESTION_COLOUR,
@@ -276,7 +277,7 @@ def coverage_map(
     circles: gpd.GeoDataFrame | None = None,
     suggestions: gpd.GeoDataFrame | None = None,
     grids: gpd.GeoDataFrame | None = None,
-    tiles: str = "openstreetmap",
+    tiles: str | BaseMap = "openstreetmap",
     attribution: str | None = None,
     asset_base_url: str | None = None,
     osm_data: bool = False,

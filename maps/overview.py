@@ -12,6 +12,7 @@ import folium
 import geopandas as gpd
 
 from maps.base import EMPTY_CENTER, GRID_CODE_LABEL, base_map, escape, feature_collection, frames_bounds
+from maps.basemaps import BaseMap
 from maps.labels import FIELD_LABELS, LAYER_NAMES, SERVICE_TYPES, service_colour, service_label
 from maps.legend import HtmlLegend
 
@@ -84,7 +85,7 @@ def overview_map(
     compounds: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame | None = None,
     walk_edges: gpd.GeoDataFrame | None = None,
-    tiles: str = "openstreetmap",
+    tiles: str | BaseMap = "openstreetmap",
     attribution: str | None = None,
     asset_base_url: str | None = None,
     osm_data: bool = False,

@@ -78,9 +78,9 @@ def overview(request: Request, conn: AggregatesConnectionDep, settings: Settings
     return cached_page(
         request,
         conn,
-        ("overview", settings.tiles),
+        ("overview", settings.base_map),
         OVERVIEW_DRAWS,
-        lambda: overview_from_db(conn, tiles=settings.tiles, asset_base_url=ASSETS),
+        lambda: overview_from_db(conn, tiles=settings.base_map, asset_base_url=ASSETS),
     )
 
 
@@ -108,7 +108,7 @@ def coverage(
         profile,
         community_id,
         suggest,
-        settings.tiles,
+        settings.base_map,
         settings.walk_profiles[profile],
         tuple(settings.coverage_levels),
         settings.max_snap_m,
@@ -155,10 +155,10 @@ def centers(
     return cached_page(
         request,
         conn,
-        ("centers", principal.user_id, community_id, grid_id, settings.tiles),
+        ("centers", principal.user_id, community_id, grid_id, settings.base_map),
         CENTERS_DRAWS,
         lambda: centers_map_from_db(
-            conn, community_id=community_id, grid_id=grid_id, tiles=settings.tiles, asset_base_url=ASSETS
+            conn, community_id=community_id, grid_id=grid_id, tiles=settings.base_map, asset_base_url=ASSETS
         )[0],
         center_run=True,
     )
