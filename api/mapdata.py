@@ -26,7 +26,11 @@ PLANNER_DRAWS = COVERAGE_STATE_LAYERS  # the in-memory coverage, and the grids a
 CENTERS_DRAWS = ("buildings", "center_households", "grids", "households", "walk_edges")
 
 
-def overview_from_db(conn: Connection, *, tiles: str | BaseMap, asset_base_url: str | None) -> folium.Map:
+def overview_from_db(
+    conn: Connection, *, tiles: str | BaseMap, asset_base_url: str | None, tile_prefix: str | None = None
+) -> folium.Map:
+    """The overview map; with `tile_prefix` (the API's page) grids, buildings and service points come from the
+    vector tiles there, else (the CLI's file) inline."""
     frames = maps_db.overview_layers(conn)
     osm_data = any(frame["source"].str.startswith("osm:").any() for frame in frames.values() if len(frame))
     return overview_map(
@@ -38,6 +42,7 @@ def overview_from_db(conn: Connection, *, tiles: str | BaseMap, asset_base_url: 
         tiles=tiles,
         asset_base_url=asset_base_url,
         osm_data=osm_data,
+        tile_prefix=tile_prefix,
     )
 
 

@@ -35,6 +35,7 @@ router = APIRouter(
 
 MAX_MAP_HOUSEHOLDS = 50_000  # a larger 中心户 map does not load on a phone or an office PC: ask for one community
 ASSETS = "/static/vendor"
+TILES = "/tiles"  # the street- and district-wide layers are drawn from the vector tiles (api.routers.tiles)
 
 
 def cached_page(
@@ -80,7 +81,7 @@ def overview(request: Request, conn: AggregatesConnectionDep, settings: Settings
         conn,
         ("overview", settings.base_map),
         OVERVIEW_DRAWS,
-        lambda: overview_from_db(conn, tiles=settings.base_map, asset_base_url=ASSETS),
+        lambda: overview_from_db(conn, tiles=settings.base_map, asset_base_url=ASSETS, tile_prefix=TILES),
     )
 
 
