@@ -56,8 +56,10 @@ def planner_map_from_state(
     community_id: int | None = None,
     suggest: int = 2,
     asset_base_url: str | None,
+    tile_prefix: str | None = None,
 ) -> folium.Map:
-    """The planner map (十五分钟服务圈) of one type and profile from the in-memory coverage and the stored grids."""
+    """The planner map (十五分钟服务圈) of one type and profile from the in-memory coverage and the stored grids;
+    with `tile_prefix` (the API's page) buildings, grids and service points come from the vector tiles there."""
     buildings = state.buildings
     if community_id is not None:
         buildings = buildings[buildings["community_id"] == community_id]
@@ -90,6 +92,8 @@ def planner_map_from_state(
         tiles=settings.base_map,
         asset_base_url=asset_base_url,
         osm_data=maps_db.osm_source(conn),
+        tile_prefix=tile_prefix,
+        in_grids=None if community_id is None else sorted(int(g) for g in buildings["grid_id"].dropna().unique()),
     )
 
 

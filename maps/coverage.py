@@ -47,6 +47,7 @@ from maps.coverage_style import (
     ramp,
     walk_classes,
 )
+from maps.coverage_tiles import add_tiled_layers
 from maps.labels import (
     FIELD_LABELS,
     GAIN_UNITS,
@@ -150,6 +151,7 @@ def _overlay(
     fields: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
     show: bool = True,
+    on: folium.Map | None = None,
     **kwargs: Any,
 ) -> folium.GeoJson:
     """One overlay: `gdf` with `fields` as escaped properties and a tooltip showing them (labelled by `labels`, else
@@ -160,7 +162,7 @@ def _overlay(
         tooltip = folium.GeoJsonTooltip(fields=list(fields), aliases=aliases, sticky=True)
     style_function = style if callable(style) else (lambda _feature: dict(style))
     return folium.GeoJson(
-        feature_collection(gdf, fields),
+        feature_collection(gdf, fields, on=on),
         name=escape(name),
         style_function=style_function,
         tooltip=tooltip,
@@ -170,7 +172,7 @@ def _overlay(
 
 
 def _service_overlay(
-    points: gpd.GeoDataFrame, code: str, *, chosen: bool, served: pd.Series | None = None
+    points: gpd.GeoDataFrame, code: str, *, chosen: bool, served: pd.Series | None = None, on: folium.Map | None = None
 ) -> folium.GeoJson:
     label, colour = service_label(code), service_colour(code)
     fields: tuple[str, ...] = ("name", "type_label")
@@ -186,7 +188,7 @@ def _service_overlay(
         fill_opacity=0.95,
     )
     return _overlay(
-        points, name=f"{label} {code}", style={"fillColor": colour}, fields=fields, show=chosen, marker=marker
+        points, name=f"{label} {code}", style={"fillColor": colour}, fields=fields, show=chosen, marker=marker, on=on
     )
 
 
@@ -281,6 +283,8 @@ def coverage_map(
     attribution: str | None = None,
     asset_base_url: str | None = None,
     osm_data: bool = False,
+    tile_prefix: str | None = None,
+    in_grids: Sequence[int] | None = None,
 ) -> folium.Map:
     """The planner map of one service type under one walking profile, fitted to the buildings.
 
@@ -308,6 +312,9 @@ def coverage_map(
         weights given) is not shown as residents.
     grids : optional grid outlines (``code``), drawn under everything with their codes.
     tiles, attribution, asset_base_url, osm_data : as in `maps.base.base_map`.
+    tile_prefix : e.g. '/tiles' (with `asset_base_url`): grids, buildings and service points are drawn from
+        gridmap's vector tiles there (maps.coverage_tiles); the frames then only fit the map, count the legend and
+        name the points. `in_grids`: then draw only the buildings of these grids (one community).
 
     Returns
     -------
@@ -345,9 +352,11 @@ def coverage_map(
         asset_base_url=asset_base_url,
     )
 
-    if grids is not None and len(grids):
+    if tile_prefix is not None and asset_base_url is None:
+        raise ValueError("tile layers need the API's assets: give asset_base_url with tile_prefix")
+    if tile_prefix is None and grids is not None and len(grids):
         folium.GeoJson(  # outlines with their codes (a permanent label), under everything and not hoverable
-            feature_collection(grids, ["code"]),
+            feature_collection(grids, ["code"], on=fmap),
             name=escape(LAYER_NAMES["grids"]),
             style_function=lambda _feature: dict(GRID_STYLE),
             on_each_feature=GRID_CODE_LABEL,
@@ -363,29 +372,46 @@ def coverage_map(
     circle_colours = ramp(CIRCLE_ANCHORS, len(per_level))
     for (level, frame), colour in reversed(list(zip(per_level, circle_colours, strict=True))):
         style = {"color": colour, "weight": 1.2, "opacity": 0.9, "fillColor": colour, "fillOpacity": 0.14}
-        _overlay(frame, name=circle_layer_name(level), style=style, interactive=False).add_to(fmap)
+        _overlay(frame, name=circle_layer_name(level), style=style, interactive=False, on=fmap).add_to(fmap)
     if rings is not None and len(rings):
-        _overlay(rings, name=LAYER_NAMES["euclidean"], style=EUCLIDEAN_STYLE, show=False, interactive=False).add_to(
-            fmap
-        )
+        _overlay(
+            rings, name=LAYER_NAMES["euclidean"], style=EUCLIDEAN_STYLE, show=False, interactive=False, on=fmap
+        ).add_to(fmap)
 
     uncovered = drawn[drawn["cls"].to_numpy() >= n]
-    layers = (
-        (drawn, LAYER_NAMES["walk_time"], BUILDING_STYLE),
-        (uncovered, f"{LAYER_NAMES['uncovered']} (>{levels[-1]:g} min)", UNCOVERED_STYLE),
-    )
-    for frame, name, base in layers:
-        if len(frame):
-            style_of = functools.partial(_class_style, base=base, colours=colours)
-            layer = folium.GeoJson(feature_collection(frame, fields), name=escape(name), style_function=style_of)
-            layer.add_child(WalkTooltip(**tooltip))
-            layer.add_to(fmap)
+    if tile_prefix is not None:
+        add_tiled_layers(
+            fmap,
+            service_type=str(service_type),
+            levels=levels,
+            speed=_speed(rows, circles, profile),
+            colours=colours,
+            types=sorted(set(points["type"])),
+            served=served,
+            grids=grids,
+            in_grids=in_grids,
+            styles={"grid": GRID_STYLE, "building": BUILDING_STYLE, "uncovered": UNCOVERED_STYLE},
+            asset_base_url=str(asset_base_url),
+            tile_prefix=tile_prefix,
+        )
+    else:
+        layers = (
+            (drawn, LAYER_NAMES["walk_time"], BUILDING_STYLE),
+            (uncovered, f"{LAYER_NAMES['uncovered']} (>{levels[-1]:g} min)", UNCOVERED_STYLE),
+        )
+        for frame, name, base in layers:
+            if len(frame):
+                style_of = functools.partial(_class_style, base=base, colours=colours)
+                data = feature_collection(frame, fields, on=fmap)
+                layer = folium.GeoJson(data, name=escape(name), style_function=style_of)
+                layer.add_child(WalkTooltip(**tooltip))
+                layer.add_to(fmap)
 
-    order = {code: i for i, code in enumerate(SERVICE_TYPES)}  # known types in the usual order, then unknown ones
-    for code in sorted(set(points["type"]) - {str(service_type)}, key=lambda c: (order.get(c, len(order)), c)):
-        _service_overlay(points[points["type"] == code], code, chosen=False).add_to(fmap)
-    if len(chosen):
-        _service_overlay(chosen, str(service_type), chosen=True, served=served).add_to(fmap)
+        order = {code: i for i, code in enumerate(SERVICE_TYPES)}  # known types in the usual order, then unknown ones
+        for code in sorted(set(points["type"]) - {str(service_type)}, key=lambda c: (order.get(c, len(order)), c)):
+            _service_overlay(points[points["type"] == code], code, chosen=False, on=fmap).add_to(fmap)
+        if len(chosen):
+            _service_overlay(chosen, str(service_type), chosen=True, served=served, on=fmap).add_to(fmap)
 
     if suggestions is not None and len(suggestions):
         sites = suggestions.rename(columns={"buildings": "new_buildings"})
@@ -402,6 +428,7 @@ def coverage_map(
             labels=gain_label,
             marker=marker,
             on_each_feature=SITE_RANK_LABEL,
+            on=fmap,
         ).add_to(fmap)
 
     residents = float(uncovered["residents"].sum()) if "residents" in uncovered else None

@@ -18,7 +18,7 @@ from maps.base import EMPTY_CENTER, GRID_CODE_LABEL, base_map, escape, feature_c
 from maps.basemaps import BaseMap
 from maps.labels import FIELD_LABELS, LAYER_NAMES, SERVICE_TYPES, service_colour, service_label
 from maps.legend import HtmlLegend
-from maps.vectortiles import add_tile_layer
+from maps.vectortiles import add_grid_codes, add_tile_layer
 
 STYLES: dict[str, dict[str, Any]] = {
     "communities": {"color": "#8c564b", "weight": 3, "fill": False},
@@ -96,18 +96,6 @@ def _service_layers(
     return entries
 
 
-def _grid_codes(fmap: folium.Map, grids: gpd.GeoDataFrame) -> None:
-    """The grid codes as permanent labels at a point inside each grid (the outlines come from the tiles)."""
-    points = grids.assign(geometry=grids.geometry.representative_point())
-    folium.GeoJson(
-        feature_collection(points, ["code"], on=fmap),
-        marker=folium.CircleMarker(radius=0, weight=0, opacity=0, fill=False),
-        on_each_feature=GRID_CODE_LABEL,
-        interactive=False,
-        control=False,
-    ).add_to(fmap)
-
-
 def overview_map(
     *,
     grids: gpd.GeoDataFrame,
@@ -159,7 +147,7 @@ def overview_map(
         add_tile_layer(fmap, "grids", name=escape(LAYER_NAMES["grids"]), style=STYLES["grids"],
                        fields=labelled("code", "name"), asset_base_url=tiles_from[0],
                        tile_prefix=tiles_from[1])  # fmt: skip
-        _grid_codes(fmap, grids)
+        add_grid_codes(fmap, grids)
     elif len(grids):
         _layer(
             grids,

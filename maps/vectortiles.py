@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import folium
+import geopandas as gpd
 from branca.element import Figure, JavascriptLink, MacroElement
 from folium.map import Layer
 from folium.template import Template
 
-from maps.base import tile_url
+from maps.base import GRID_CODE_LABEL, feature_collection, tile_url
 from maps.render import Literal
 
 VECTORGRID = "vectorgrid/Leaflet.VectorGrid.bundled.min.js"
@@ -65,8 +66,14 @@ function gridmapVectorLayer(map, o) {
             row(o.classify.label, m == null ? o.classify.unreachable
                 : (m / (o.classify.speed * 60)).toFixed(1) + ' 分钟 min · ' + m + ' m');
         }
-        if (o.lookup && o.lookup.values[p.id] != null) { row(o.lookup.label, o.lookup.values[p.id]); }
+        if (o.lookup && o.lookup.values[p.gridmap_id] != null) {
+            row(o.lookup.label, o.lookup.values[p.gridmap_id]);
+        }
         return table;
+    }
+    if (!map.getPane('gridmapTiles')) {
+        // Above the base map, below inline overlays (circles, suggested sites, outlines), tooltips and popups.
+        map.createPane('gridmapTiles').style.zIndex = 390;
     }
     var styles = {};
     styles[o.layer] = function(p) { return styleOf(p); };
@@ -75,8 +82,10 @@ function gridmapVectorLayer(map, o) {
         interactive: o.interactive,
         maxNativeZoom: o.maxNativeZoom,
         maxZoom: 22,
+        pane: 'gridmapTiles',
+        zIndex: window.gridmapTileLayers.length + 1,  // the order they were added, also after a toggle
         rendererFactory: L.svg.tile,
-        getFeatureId: function(f) { return f.id; },
+        getFeatureId: function(f) { f.properties.gridmap_id = f.id; return f.id; },
         fetchOptions: {credentials: 'same-origin'}
     });
     if (o.interactive && ((o.fields || []).length || o.classify)) {
@@ -173,3 +182,17 @@ def add_tile_layer(
     layer = VectorTileLayer(name=name, options=options, show=show)
     fmap.add_child(layer)
     return layer
+
+
+def add_grid_codes(fmap: folium.Map, grids: gpd.GeoDataFrame) -> None:
+    """The grids' codes as permanent labels at a point inside each grid, inline (a few bytes a grid), for maps whose
+    grid outlines come from the tiles."""
+    points = grids[grids.geometry.notna() & ~grids.geometry.is_empty]
+    points = points.assign(geometry=points.geometry.representative_point())
+    folium.GeoJson(
+        feature_collection(points, ["code"], on=fmap),
+        marker=folium.CircleMarker(radius=0, weight=0, opacity=0, fill=False),
+        on_each_feature=GRID_CODE_LABEL,
+        interactive=False,
+        control=False,
+    ).add_to(fmap)

@@ -128,6 +128,7 @@ def coverage(
             community_id=community_id,
             suggest=suggest,
             asset_base_url=ASSETS,
+            tile_prefix=TILES,
         ),
         state=state,
     )

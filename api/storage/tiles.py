@@ -54,13 +54,17 @@ FROM {table} t, bounds
 WHERE t.geom && bounds.{"near" if points else "area"}"""
 
 
-# Covered flags: one boolean attribute per service type (walk_m within the budget in metres); no row: no flag.
+# Covered flags: one boolean attribute per service type (walk_m within the budget in metres); no row: no flag. And
+# the walk in whole metres to the nearest point of each type as '<type>_m' (none: unreachable), from which the
+# planner map colours buildings by walking time for any profile and level.
 COVERAGE_ROWS = f"""
 SELECT b.id, b.grid_id, cov.flags, {MVT_GEOM.format(geom="b.geom")} AS geom
 FROM buildings b
 CROSS JOIN bounds
 LEFT JOIN LATERAL (
-    SELECT jsonb_object_agg(c.service_type, coalesce(c.walk_m <= :budget_m, false)) AS flags
+    SELECT jsonb_object_agg(c.service_type, coalesce(c.walk_m <= :budget_m, false))
+           || coalesce(jsonb_object_agg(c.service_type || '_m', round(c.walk_m)::int)
+                       FILTER (WHERE c.walk_m IS NOT NULL AND c.walk_m < 'Infinity'), '{{}}') AS flags
     FROM building_coverage c WHERE c.building_id = b.id
 ) cov ON true
 WHERE b.geom && bounds.area"""
