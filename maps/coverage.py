@@ -57,6 +57,7 @@ from maps.labels import (
     service_colour,
     service_label,
 )
+from maps.vectortiles import BELOW_PANE, add_panes
 
 PROFILE_COLUMN = "walk_min_{profile}"
 _COVERED_COLUMN = re.compile(r"^covered_(?:(?P<profile>.+)_)?(?P<level>\d+(?:\.\d+)?)$")
@@ -352,8 +353,12 @@ def coverage_map(
         asset_base_url=asset_base_url,
     )
 
-    if tile_prefix is not None and asset_base_url is None:
-        raise ValueError("tile layers need the API's assets: give asset_base_url with tile_prefix")
+    below: dict[str, Any] = {}  # the circles' pane: under the tile layers, as they were under the inline buildings
+    if tile_prefix is not None:
+        if asset_base_url is None:
+            raise ValueError("tile layers need the API's assets: give asset_base_url with tile_prefix")
+        add_panes(fmap, asset_base_url)
+        below = {"pane": BELOW_PANE}
     if tile_prefix is None and grids is not None and len(grids):
         folium.GeoJson(  # outlines with their codes (a permanent label), under everything and not hoverable
             feature_collection(grids, ["code"], on=fmap),
@@ -372,10 +377,10 @@ def coverage_map(
     circle_colours = ramp(CIRCLE_ANCHORS, len(per_level))
     for (level, frame), colour in reversed(list(zip(per_level, circle_colours, strict=True))):
         style = {"color": colour, "weight": 1.2, "opacity": 0.9, "fillColor": colour, "fillOpacity": 0.14}
-        _overlay(frame, name=circle_layer_name(level), style=style, interactive=False, on=fmap).add_to(fmap)
+        _overlay(frame, name=circle_layer_name(level), style=style, interactive=False, on=fmap, **below).add_to(fmap)
     if rings is not None and len(rings):
         _overlay(
-            rings, name=LAYER_NAMES["euclidean"], style=EUCLIDEAN_STYLE, show=False, interactive=False, on=fmap
+            rings, name=LAYER_NAMES["euclidean"], style=EUCLIDEAN_STYLE, show=False, interactive=False, on=fmap, **below
         ).add_to(fmap)
 
     uncovered = drawn[drawn["cls"].to_numpy() >= n]

@@ -20,7 +20,7 @@ from branca.element import Figure, JavascriptLink, MacroElement
 from folium.map import Layer
 from folium.template import Template
 
-from maps.base import GRID_CODE_LABEL, feature_collection, tile_url
+from maps.base import shift_latlon, tile_url
 from maps.render import Literal
 
 VECTORGRID = "vectorgrid/Leaflet.VectorGrid.bundled.min.js"
@@ -29,6 +29,14 @@ MAX_NATIVE_ZOOM = 20  # tiles are made up to /tiles' MAX_ZOOM; beyond this Leafl
 # The page's one helper: makes a VectorGrid layer from the options of a VectorTileLayer (see the module docstring).
 HELPER_JS = """
 window.gridmapTileLayers = window.gridmapTileLayers || [];
+function gridmapPanes(map) {
+    if (!map.getPane('gridmapTiles')) {
+        // Above the base map: areas drawn under the tiles (service circles), then the tile layers, then the inline
+        // overlays (outlines, suggested sites; Leaflet's overlayPane is 400), tooltips and popups.
+        map.createPane('gridmapBelow').style.zIndex = 380;
+        map.createPane('gridmapTiles').style.zIndex = 390;
+    }
+}
 function gridmapVectorLayer(map, o) {
     function classOf(p) {
         var m = p[o.classify.prop];
@@ -43,6 +51,7 @@ function gridmapVectorLayer(map, o) {
         for (var k in (o.only || {})) { if (p[k] !== o.only[k]) { return []; } }
         if (o.inGrids && o.inGrids.indexOf(p.grid_id) < 0) { return []; }
         var s = Object.assign({}, o.style);
+        if (s.fill === undefined) { s.fill = s.fillColor !== undefined; }  // VectorGrid fills only when told
         if (o.classify) {
             var c = classOf(p);
             if (c < o.classify.from) { return []; }
@@ -71,10 +80,7 @@ function gridmapVectorLayer(map, o) {
         }
         return table;
     }
-    if (!map.getPane('gridmapTiles')) {
-        // Above the base map, below inline overlays (circles, suggested sites, outlines), tooltips and popups.
-        map.createPane('gridmapTiles').style.zIndex = 390;
-    }
+    gridmapPanes(map);
     var styles = {};
     styles[o.layer] = function(p) { return styleOf(p); };
     var layer = L.vectorGrid.protobuf(o.url, {
@@ -121,6 +127,32 @@ class VectorTileAssets(MacroElement):
         super().render(**kwargs)
 
 
+BELOW_PANE = "gridmapBelow"  # a Leaflet pane under the tile layers (inline areas that must not hide them)
+
+
+class TilePanes(MacroElement):
+    """Creates the panes of the tile layers and of what is drawn under them; add it before any layer uses them."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            gridmapPanes({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "TilePanes"
+
+
+def add_panes(fmap: folium.Map, asset_base_url: str) -> None:
+    """The tile layers' scripts and panes on `fmap` (once), before the layers that use `BELOW_PANE`."""
+    if not any(isinstance(child, VectorTileAssets) for child in fmap._children.values()):
+        fmap.add_child(VectorTileAssets(asset_base_url))
+        fmap.add_child(TilePanes())
+
+
 class VectorTileLayer(Layer):
     """An overlay of one gridmap tile layer (see the module docstring); `name` is shown escaped by the caller."""
 
@@ -163,8 +195,7 @@ def add_tile_layer(
     radius; `classify`: {prop, speed, levels, colours, from, label, unreachable} colours by walking time from walk
     metres (`from`: draw only classes ≥ it); `lookup`: {label, values: {feature id: value}} shown in the tooltip.
     """
-    if not any(isinstance(child, VectorTileAssets) for child in fmap._children.values()):
-        fmap.add_child(VectorTileAssets(asset_base_url))
+    add_panes(fmap, asset_base_url)
     options: dict[str, Any] = {
         "url": tile_url(fmap, tiles, prefix=tile_prefix),
         "layer": tiles,
@@ -184,15 +215,55 @@ def add_tile_layer(
     return layer
 
 
+GRID_CODES_MIN_ZOOM = 14  # a district's thousand codes at once would be unreadable and slow
+
+
+class GridCodes(MacroElement):
+    """The grids' codes as labels at a point inside each grid, for maps whose grid outlines come from the tiles: a
+    compact [lat, lon, code] list (≈ 40 bytes a grid; folium's GeoJSON took ≈ 230) drawn as permanent tooltips
+    within the view from zoom `GRID_CODES_MIN_ZOOM`. Codes are set as text (``textContent``), never as HTML."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function(map, codes, minZoom) {
+            var group = L.layerGroup().addTo(map);
+            function update() {
+                group.clearLayers();
+                if (map.getZoom() < minZoom) { return; }
+                var view = map.getBounds().pad(0.2);
+                codes.forEach(function(c) {
+                    if (!view.contains([c[0], c[1]])) { return; }
+                    var label = document.createElement('span');
+                    label.textContent = c[2];
+                    var tip = L.tooltip({permanent: true, direction: 'center', interactive: false,
+                                         className: 'gridmap-grid-code'});
+                    group.addLayer(tip.setLatLng([c[0], c[1]]).setContent(label));
+                });
+            }
+            map.on('moveend zoomend', update);
+            update();
+        })({{ this._parent.get_name() }}, {{ this.codes|tojson }}, {{ this.min_zoom }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, codes: list[list[Any]], min_zoom: int) -> None:
+        super().__init__()
+        self._name = "GridCodes"
+        self.codes = codes
+        self.min_zoom = min_zoom
+
+
 def add_grid_codes(fmap: folium.Map, grids: gpd.GeoDataFrame) -> None:
-    """The grids' codes as permanent labels at a point inside each grid, inline (a few bytes a grid), for maps whose
-    grid outlines come from the tiles."""
-    points = grids[grids.geometry.notna() & ~grids.geometry.is_empty]
-    points = points.assign(geometry=points.geometry.representative_point())
-    folium.GeoJson(
-        feature_collection(points, ["code"], on=fmap),
-        marker=folium.CircleMarker(radius=0, weight=0, opacity=0, fill=False),
-        on_each_feature=GRID_CODE_LABEL,
-        interactive=False,
-        control=False,
-    ).add_to(fmap)
+    """The grids' codes as labels (see `GridCodes`), drawn on `fmap`'s base (GCJ-02 on AMap)."""
+    grids = grids[grids.geometry.notna() & ~grids.geometry.is_empty]
+    points = grids.geometry.representative_point()
+    lat, lon = shift_latlon(fmap, points.y.to_numpy(), points.x.to_numpy())
+    codes = grids["code"].astype(str).to_numpy() if "code" in grids else [""] * len(grids)
+    fmap.add_child(
+        GridCodes(
+            [[round(float(a), 5), round(float(o), 5), str(c)] for a, o, c in zip(lat, lon, codes, strict=True)],
+            GRID_CODES_MIN_ZOOM,
+        )
+    )

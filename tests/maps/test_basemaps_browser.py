@@ -77,7 +77,8 @@ def open_page(driver, server: ServerThread, engine, path: str, *, network_log: b
         requested_urls(driver)  # the sign-in's requests are not the map's
     driver.get(f"{server.url}{path}")
     assert wait_for(driver, "return document.querySelectorAll('.leaflet-gridmapTiles-pane path').length > 50")
-    time.sleep(1.0)  # the last tiles
+    assert wait_for(driver, "return window.gridmapTileLayers.every(t => !t.layer._map || !t.layer.isLoading())")
+    time.sleep(0.5)  # drawn
     return driver.execute_script(COUNT_LAYERS)
 
 
