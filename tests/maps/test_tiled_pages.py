@@ -12,6 +12,7 @@ from sqlalchemy import text
 from api.main import create_app
 from api.settings import Settings
 from tests.api.routers.test_tiles_api import tile_of
+from tests.chromium import ARTIFACTS
 from tests.conftest import ID_HASH_KEY, empty_tables, sample_loaded
 from tests.signing import signed_in
 
@@ -21,13 +22,17 @@ HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>
 PAGES = ("/maps/overview", "/maps/coverage?service_type=clinic")
 
 
-def page_sizes(client: TestClient) -> dict[str, int]:
+def page_sizes(client: TestClient, keep_as: str | None = None) -> dict[str, int]:
+    """Bytes of each page's HTML; `keep_as`: also saved as tests/artifacts/<keep_as>-<page>.html."""
     sizes = {}
     for path in PAGES:
         response = client.get(path, headers={"Accept-Encoding": "identity"})
         assert response.status_code == 200, response.text[:300]
         assert "/static/vendor/vectorgrid/Leaflet.VectorGrid.bundled.min.js" in response.text
         sizes[path] = len(response.content)
+        if keep_as:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            (ARTIFACTS / f"{keep_as}-{path.split('/')[2].split('?')[0]}.html").write_bytes(response.content)
     return sizes
 
 
@@ -82,7 +87,7 @@ def test_district_maps_stay_within_the_budget(engine, database_url):
         load_sample(engine, generate_sample(scale=DISTRICT_SCALE), id_hash_key=ID_HASH_KEY, history=False)
         settings = Settings(database_url=database_url, tiles="openstreetmap", secret_key=KEY)
         with TestClient(create_app(settings), follow_redirects=False) as client:
-            sizes = page_sizes(signed_in(client))
+            sizes = page_sizes(signed_in(client), keep_as="district")
         print("district page sizes (bytes):", sizes)
         assert all(size < BUDGET for size in sizes.values()), sizes
     finally:
