@@ -56,9 +56,9 @@ WHERE t.geom && bounds.{"near" if points else "area"}"""
 
 # Covered flags: one boolean attribute per service type (walk_m within the budget in metres); no row: no flag. And
 # the walk in whole metres to the nearest point of each type as '<type>_m' (none: unreachable), from which the
-# planner map colours buildings by walking time for any profile and level.
+# planner map colours buildings by walking time for any profile and level; the building's name for its tooltip.
 COVERAGE_ROWS = f"""
-SELECT b.id, b.grid_id, cov.flags, {MVT_GEOM.format(geom="b.geom")} AS geom
+SELECT b.id, b.grid_id, b.name, cov.flags, {MVT_GEOM.format(geom="b.geom")} AS geom
 FROM buildings b
 CROSS JOIN bounds
 LEFT JOIN LATERAL (
