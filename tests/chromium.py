@@ -121,3 +121,21 @@ def requested_urls(driver: Any) -> list[str]:
         if message.get("method") == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])
     return urls
+
+
+TILE_LAYERS_LOADED = (
+    "return (window.gridmapTileLayers || []).length > 0 && window.gridmapTileLayers.every("
+    "t => !t.layer._map || (!t.layer.isLoading() && Object.keys(t.layer._vectorTiles || {}).length > 0))"
+)
+
+
+def wait_for_tile_layers(driver: Any, timeout: float = 30.0) -> bool:
+    """Wait until every shown layer a page draws from gridmap's vector tiles (maps.vectortiles) has its tiles."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not driver.execute_script(TILE_LAYERS_LOADED):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
