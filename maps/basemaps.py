@@ -144,6 +144,8 @@ def as_base_map(tiles: "str | BaseMap", attribution: str | None = None) -> BaseM
     ``settings.base_map`` for Tianditu)."""
     if isinstance(tiles, BaseMap):
         return tiles
+    if tiles.strip() == "tianditu":
+        raise ValueError("tiles 'tianditu' needs a key: pass settings.base_map (it carries GRIDMAP_TIANDITU_KEY)")
     return make_base_map(tiles, attribution=attribution)
 
 
