@@ -31,7 +31,9 @@ def overview_from_db(
 ) -> folium.Map:
     """The overview map; with `tile_prefix` (the API's page) grids, buildings and service points come from the
     vector tiles there, else (the CLI's file) inline."""
-    frames = maps_db.overview_layers(conn)
+    # Drawn from the tiles, the buildings only fit the map and decide the OSM credit: their extent is read, not
+    # every footprint (a district's 100k).
+    frames = maps_db.overview_layers(conn, extent_only=("buildings",) if tile_prefix else ())
     osm_data = any(frame["source"].str.startswith("osm:").any() for frame in frames.values() if len(frame))
     return overview_map(
         grids=frames["grids"],
