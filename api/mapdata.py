@@ -12,6 +12,7 @@ from api.storage import Connection
 from api.storage import maps as maps_db
 from api.storage.coverage import COVERAGE_STATE_LAYERS
 from api.storage.maps import OVERVIEW_LAYERS
+from maps.basemaps import BaseMap
 from maps.centers import centers_map
 from maps.coverage import coverage_map
 from maps.overview import overview_map
@@ -25,8 +26,14 @@ PLANNER_DRAWS = COVERAGE_STATE_LAYERS  # the in-memory coverage, and the grids a
 CENTERS_DRAWS = ("buildings", "center_households", "grids", "households", "walk_edges")
 
 
-def overview_from_db(conn: Connection, *, tiles: str, asset_base_url: str | None) -> folium.Map:
-    frames = maps_db.overview_layers(conn)
+def overview_from_db(
+    conn: Connection, *, tiles: str | BaseMap, asset_base_url: str | None, tile_prefix: str | None = None
+) -> folium.Map:
+    """The overview map; with `tile_prefix` (the API's page) grids, buildings and service points come from the
+    vector tiles there, else (the CLI's file) inline."""
+    # Drawn from the tiles, the buildings only fit the map and decide the OSM credit: their extent is read, not
+    # every footprint (a district's 100k).
+    frames = maps_db.overview_layers(conn, extent_only=("buildings",) if tile_prefix else ())
     osm_data = any(frame["source"].str.startswith("osm:").any() for frame in frames.values() if len(frame))
     return overview_map(
         grids=frames["grids"],
@@ -37,6 +44,7 @@ def overview_from_db(conn: Connection, *, tiles: str, asset_base_url: str | None
         tiles=tiles,
         asset_base_url=asset_base_url,
         osm_data=osm_data,
+        tile_prefix=tile_prefix,
     )
 
 
@@ -50,8 +58,10 @@ def planner_map_from_state(
     community_id: int | None = None,
     suggest: int = 2,
     asset_base_url: str | None,
+    tile_prefix: str | None = None,
 ) -> folium.Map:
-    """The planner map (十五分钟服务圈) of one type and profile from the in-memory coverage and the stored grids."""
+    """The planner map (十五分钟服务圈) of one type and profile from the in-memory coverage and the stored grids;
+    with `tile_prefix` (the API's page) buildings, grids and service points come from the vector tiles there."""
     buildings = state.buildings
     if community_id is not None:
         buildings = buildings[buildings["community_id"] == community_id]
@@ -81,9 +91,11 @@ def planner_map_from_state(
         circles=circles,
         suggestions=suggestions,
         grids=grids if len(grids) else None,
-        tiles=settings.tiles,
+        tiles=settings.base_map,
         asset_base_url=asset_base_url,
         osm_data=maps_db.osm_source(conn),
+        tile_prefix=tile_prefix,
+        in_grids=None if community_id is None else sorted(int(g) for g in buildings["grid_id"].dropna().unique()),
     )
 
 
@@ -92,7 +104,7 @@ def centers_map_from_db(
     *,
     community_id: int | None = None,
     grid_id: int | None = None,
-    tiles: str,
+    tiles: str | BaseMap,
     asset_base_url: str | None,
 ) -> tuple[folium.Map, int]:
     """The 中心户 map of the stored assignment (households by id only) and the number of households drawn."""

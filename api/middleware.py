@@ -24,7 +24,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.settings import Settings
-from maps.base import OSM_TILES
 
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -277,28 +276,12 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def tile_source(tiles: str) -> str | None:
-    """The CSP source of the base-map tiles: the origin of the tile URL template ('{s}' subdomains as '*'), None
-    for no tiles or tiles on this server."""
-    if tiles == "none":
-        return None
-    url = OSM_TILES if tiles == "openstreetmap" else tiles
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
-        return None  # a path on this server: 'self'
-    labels = parts.netloc.split(".")
-    if "{" in labels[0]:
-        labels[0] = "*"
-    if any("{" in label for label in labels):  # a template elsewhere in the name: allow the scheme
-        return f"{parts.scheme}:"
-    return f"{parts.scheme}://{'.'.join(labels)}"
-
-
 def content_security_policy(settings: Settings) -> str:
     """What the served pages need: scripts, styles and images from this server, inline scripts and styles (folium's
     maps and the Swagger UI page are built of them), data: images (Leaflet, Swagger UI), the tile server; no
-    frames, plugins or foreign form targets."""
-    tiles = tile_source(settings.tiles)
+    frames, plugins or foreign form targets. Tiles only from the hosts of the configured base map (e.g. AMap's
+    webrd01-04, Tianditu's t0-t7), nothing else; gridmap's own vector tiles come from 'self'."""
+    tiles = " ".join(settings.base_map.sources)
     return "; ".join(
         [
             "default-src 'self'",

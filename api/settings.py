@@ -9,11 +9,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.errors import InsecureConfiguration
 from gis.defaults import LEVELS, MAX_SNAP_M, PROFILES
+from maps.basemaps import BaseMap, make_base_map
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ID_HASH_KEY_FILE = PROJECT_ROOT / ".gridmap" / "id_hash_key"  # development only; .gridmap/ is git-ignored
@@ -51,7 +52,15 @@ class Settings(BaseSettings):
     )
     tiles: str = Field(
         default="openstreetmap",
-        description="Base map: 'openstreetmap', 'none' (closed networks), or a tile URL template.",
+        description="Base map (底图): 'openstreetmap', 'tianditu' (needs tianditu_key), 'amap' (GCJ-02: what is drawn "
+        "is shifted), 'none' (closed networks), or the URL template of a tile server with {z}/{x}/{y} (and {s}), "
+        "which needs tiles_attribution.",
+    )
+    tiles_attribution: str | None = Field(
+        default=None, description="Credit shown for a tile URL template (HTML), e.g. '© 某区规划局'; required for one."
+    )
+    tianditu_key: str | None = Field(
+        default=None, description="Tianditu browser key (天地图 浏览器端 key) for tiles='tianditu'; in the page."
     )
     output_dir: Path = Field(default=PROJECT_ROOT / "output", description="Where the CLI writes maps.")
     page_size_max: int = Field(default=5000, ge=1, description="Largest page a GeoJSON endpoint serves.")
@@ -168,6 +177,18 @@ class Settings(BaseSettings):
     tour_time_limit_ms: float = Field(
         default=20.0, gt=0, le=10_000, description="Time cap of the walking-order search of GET /visits/due."
     )
+
+    _base_map: BaseMap = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _check_base_map(self) -> "Settings":
+        self._base_map = make_base_map(self.tiles, attribution=self.tiles_attribution, tianditu_key=self.tianditu_key)
+        return self
+
+    @property
+    def base_map(self) -> BaseMap:
+        """The base map of GRIDMAP_TILES (and its key or attribution), checked when the settings were read."""
+        return self._base_map
 
 
 @lru_cache

@@ -27,15 +27,22 @@ from branca.element import CssLink, Figure, JavascriptLink, MacroElement
 from folium.template import Template
 from folium.utilities import JsCode
 
+from maps.basemaps import (
+    OSM_ATTRIBUTION,
+    OSM_COPYRIGHT_URL,
+    OSM_TILES,
+    BaseMap,
+    as_base_map,
+    display_bounds,
+    display_frame,
+    display_lonlat,
+)
 from maps.render import Literal
+
+__all__ = ["OSM_ATTRIBUTION", "OSM_COPYRIGHT_URL", "OSM_TILES", "BaseMap"]
 
 VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"
 LEAFLET_VERSION = "1.9.3"  # the version folium 0.20 loads; tests/test_maps.py checks they agree
-
-OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-OSM_COPYRIGHT_URL = "https://www.openstreetmap.org/copyright"
-# One string for the tiles and for OSM-derived data, so Leaflet shows it once when both apply (ODbL).
-OSM_ATTRIBUTION = f'© <a href="{OSM_COPYRIGHT_URL}">OpenStreetMap</a> contributors'
 
 # (min lon, min lat, max lon, max lat), the order of GeoDataFrame.total_bounds.
 Bounds = Sequence[float] | np.ndarray
@@ -96,13 +103,18 @@ def escaped_properties(gdf: pd.DataFrame, columns: Iterable[str]) -> list[dict[s
     return [{col: _json_value(values[col][i]) for col in columns} for i in range(len(gdf))]
 
 
-def feature_collection(gdf: gpd.GeoDataFrame, columns: Iterable[str] = ()) -> dict[str, Any]:
+def feature_collection(
+    gdf: gpd.GeoDataFrame, columns: Iterable[str] = (), *, on: folium.Map | None = None
+) -> dict[str, Any]:
     """A GeoJSON FeatureCollection for folium.GeoJson: only `columns`, escaped, coordinates rounded.
 
-    Rows without geometry are dropped. Each feature gets an `id` so folium need not search for one.
+    Rows without geometry are dropped. Each feature gets an `id` so folium need not search for one. `on`: the map
+    it is drawn on (from `base_map`), so that it is shifted to GCJ-02 on an AMap base (see `shift_frame`).
     """
     gdf = to_wgs84(gdf)
     gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    if on is not None:
+        gdf = shift_frame(on, gdf)
     geoms = shapely.transform(gdf.geometry.values, lambda xy: np.round(xy, COORDINATE_DECIMALS))
     properties = escaped_properties(gdf, columns)
     features = [
@@ -176,7 +188,7 @@ class Attribution(MacroElement):
         self.text = text
 
 
-def external_urls(page: str, *, tiles: str | None = None) -> list[str]:
+def external_urls(page: str, *, tiles: "str | BaseMap | None" = None) -> list[str]:
     """http(s) URLs in a rendered page other than the tile template and the OSM copyright link.
 
     The vendored Leaflet text is left out first: its own strings (its home page in the "Leaflet" attribution
@@ -184,7 +196,12 @@ def external_urls(page: str, *, tiles: str | None = None) -> list[str]:
     """
     for vendored in (leaflet_js(), leaflet_css_inline()):
         page = page.replace(vendored, "")
-    allowed = {OSM_COPYRIGHT_URL, tiles}
+    if isinstance(tiles, BaseMap):
+        allowed = {OSM_COPYRIGHT_URL, *tiles.tile_urls}
+    elif tiles in ("openstreetmap", "amap"):
+        allowed = {OSM_COPYRIGHT_URL, *as_base_map(tiles).tile_urls}
+    else:
+        allowed = {OSM_COPYRIGHT_URL, *([tiles] if tiles else [])}
     return sorted({url for url in _URL.findall(page) if url not in allowed})
 
 
@@ -205,19 +222,49 @@ def frames_bounds(frames: Sequence[gpd.GeoDataFrame]) -> np.ndarray | None:
 # --- the map --------------------------------------------------------------------------------------------------
 
 
-def _tile_layer(tiles: str, attribution: str | None) -> folium.TileLayer | None:
-    if tiles == "none":
-        return None
-    if tiles == "openstreetmap":
-        url, attr, name = OSM_TILES, OSM_ATTRIBUTION, "OpenStreetMap"
-    elif all(part in tiles for part in ("{z}", "{x}", "{y}")):
-        if not attribution:
-            raise ValueError("a tile URL template needs its attribution")
-        url, attr, name = tiles, attribution, "底图 Base map"
-    else:
-        raise ValueError(f"tiles must be 'openstreetmap', 'none' or a URL template with {{z}}/{{x}}/{{y}}: {tiles!r}")
-    # control=False: a single base layer needs no radio button in the layer control.
-    return folium.TileLayer(tiles=url, attr=attr, name=name, max_zoom=19, max_native_zoom=19, control=False)
+def _tile_layers(base: BaseMap) -> list[folium.TileLayer]:
+    # control=False: a single base needs no radio button in the layer control (Tianditu's labels go on its map).
+    return [
+        folium.TileLayer(
+            tiles=layer.url,
+            attr=base.attribution,  # Leaflet shows one text once
+            name=layer.name,
+            max_zoom=19,
+            max_native_zoom=layer.max_native_zoom,
+            subdomains=layer.subdomains or "abc",
+            control=False,
+        )
+        for layer in base.layers
+    ]
+
+
+def base_of(fmap: folium.Map) -> BaseMap | None:
+    """The base map `fmap` was made with by `base_map` (None for a map made otherwise)."""
+    base = getattr(fmap, "gridmap_base", None)
+    return base if isinstance(base, BaseMap) else None
+
+
+def shift_frame(fmap: folium.Map, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A WGS84 frame as drawn on `fmap`: shifted to GCJ-02 when its base is AMap, else the frame itself.
+
+    Every map that draws its own geometries (not through `feature_collection(…, on=fmap)`) passes them here."""
+    return display_frame(base_of(fmap), to_wgs84(gdf))
+
+
+def shift_latlon(fmap: folium.Map, lat: Any, lon: Any) -> tuple[Any, Any]:
+    """WGS84 `lat`, `lon` (scalars or numpy arrays; folium's order) as drawn on `fmap`: GCJ-02 on AMap.
+
+    Every raw point handed to folium or to a map's own JS (a Marker's location, a PolyLine's points, heatmap
+    data) goes through here, e.g. ``folium.Marker(shift_latlon(fmap, lat, lon))``."""
+    shifted_lon, shifted_lat = display_lonlat(base_of(fmap), lon, lat)
+    return shifted_lat, shifted_lon
+
+
+def tile_url(fmap: folium.Map, layer: str, *, prefix: str = "/tiles") -> str:
+    """The URL template of gridmap's vector tiles of `layer` as drawn on `fmap` (``?crs=gcj02`` on AMap)."""
+    base = base_of(fmap)
+    shifted = "?crs=gcj02" if base is not None and base.gcj02 else ""
+    return f"{prefix}/{layer}/{{z}}/{{x}}/{{y}}.pbf{shifted}"
 
 
 def base_map(
@@ -225,7 +272,7 @@ def base_map(
     *,
     center: tuple[float, float] | None = None,
     zoom: int = 16,
-    tiles: str = "openstreetmap",
+    tiles: str | BaseMap = "openstreetmap",
     attribution: str | None = None,
     osm_data: bool = False,
     asset_base_url: str | None = None,
@@ -234,32 +281,39 @@ def base_map(
 
     Parameters
     ----------
-    bounds : (min lon, min lat, max lon, max lat), e.g. ``gdf.total_bounds``; the map is fitted to it.
-    center : (lat, lon), used when there are no bounds, with `zoom`.
-    tiles : 'openstreetmap', 'none' (no base layer: closed networks and tests) or a URL template with
+    bounds : (min lon, min lat, max lon, max lat) in WGS84, e.g. ``gdf.total_bounds``; the map is fitted to it.
+    center : (lat, lon) in WGS84, used when there are no bounds, with `zoom`.
+    tiles : the base map: ``settings.base_map`` (a `maps.basemaps.BaseMap`: OpenStreetMap, Tianditu, AMap, a URL
+        template, none), or as before a string: 'openstreetmap', 'none', 'amap' or a URL template with
         ``{z}/{x}/{y}``, which then needs `attribution`.
-    osm_data : the map draws OpenStreetMap-derived data, so it must credit OSM even with tiles='none'.
+    osm_data : the map draws OpenStreetMap-derived data, so it must credit OSM whatever the base.
     asset_base_url : where the API serves ``maps/static/vendor`` (e.g. '/static/vendor'); None inlines Leaflet
         so the HTML is one self-contained file (CLI, offline).
+
+    On an AMap base (GCJ-02 tiles) everything drawn must be shifted: `feature_collection(gdf, cols, on=fmap)`,
+    `shift_frame(fmap, gdf)`, `shift_latlon(fmap, lat, lon)` and `tile_url(fmap, layer)` do it; `bounds` and
+    `center` are shifted here.
     """
     if bounds is None and center is None:
         raise ValueError("base_map needs bounds or center")
+    base = as_base_map(tiles, attribution)
     if bounds is not None:
-        min_x, min_y, max_x, max_y = (float(v) for v in bounds)
+        min_x, min_y, max_x, max_y = display_bounds(base, [float(v) for v in bounds])
         location = [(min_y + max_y) / 2, (min_x + max_x) / 2]
     else:
-        location = [float(center[0]), float(center[1])]  # type: ignore[index]
+        lon, lat = display_lonlat(base, float(center[1]), float(center[0]))  # type: ignore[index]
+        location = [float(lat), float(lon)]
 
     fmap = folium.Map(location=location, zoom_start=zoom, tiles=None, control_scale=True)
+    fmap.gridmap_base = base  # type: ignore[attr-defined]  # read by base_of
     # Instance lists: folium's are module-level and shared, and list jQuery, Bootstrap and Font Awesome CDNs.
     fmap.default_js = []
     fmap.default_css = []
     fmap.add_child(LocalAssets(asset_base_url))
 
-    tile_layer = _tile_layer(tiles, attribution)
-    if tile_layer is not None:
+    for tile_layer in _tile_layers(base):
         fmap.add_child(tile_layer)
-    if osm_data:
+    if osm_data and base.attribution != OSM_ATTRIBUTION:
         fmap.add_child(Attribution(OSM_ATTRIBUTION))
     if bounds is not None:
         fmap.fit_bounds([[min_y, min_x], [max_y, max_x]], max_zoom=18, padding=(10, 10))

@@ -13,6 +13,7 @@ names. Every drawn element carries a CSS class (``gridmap-center``, ``gridmap-li
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from maps.base import (
     frames_bounds,
     to_wgs84,
 )
+from maps.basemaps import BaseMap
 from maps.labels import LAYER_NAMES
 from maps.legend import HtmlLegend
 
@@ -176,6 +178,7 @@ def _layer(
     fields: Sequence[str] = (),
     marker: folium.CircleMarker | None = None,
     css: str | None = None,
+    on: folium.Map | None = None,
     **kwargs: Any,
 ) -> folium.GeoJson:
     """One overlay with escaped properties `fields` shown in its tooltip; lines and polygons get the CSS class
@@ -188,7 +191,7 @@ def _layer(
         tooltip = folium.GeoJsonTooltip(fields=list(fields), aliases=aliases, sticky=True)
     style_function = style if callable(style) else (lambda _feature: dict(style))
     return folium.GeoJson(
-        feature_collection(gdf, properties),
+        feature_collection(gdf, properties, on=on),
         name=escape(CENTER_LAYERS[key]),
         style_function=style_function,
         tooltip=tooltip,
@@ -243,7 +246,7 @@ def centers_map(
     table: pd.DataFrame,
     grids: gpd.GeoDataFrame | None = None,
     suggestions: Any = None,
-    tiles: str = "openstreetmap",
+    tiles: str | BaseMap = "openstreetmap",
     attribution: str | None = None,
     asset_base_url: str | None = None,
     osm_data: bool = False,
@@ -284,12 +287,13 @@ def centers_map(
         osm_data=osm_data,
         asset_base_url=asset_base_url,
     )
+    layer = functools.partial(_layer, on=fmap)  # drawn on its base (GCJ-02 on AMap)
     grid_style = {"color": GRID_COLOUR, "weight": 1.5, "fillColor": GRID_COLOUR, "fillOpacity": 0.04}
     if grids is None:
         grid_style["dashArray"] = "5 4"
     if len(outlines):
         fields = ["code", "households", "centers", "capacity", "assigned", "uncovered", "mean_walk"]
-        _layer(  # with the grid's code (file mode: its id) on the map
+        layer(  # with the grid's code (file mode: its id) on the map
             outlines, key="grids", style=grid_style, fields=fields, css="gridmap-grid", on_each_feature=GRID_CODE_LABEL
         ).add_to(fmap)
     k = colour.reindex(assigned["center_id"].to_numpy()).fillna(0).astype(int).to_numpy()
@@ -298,17 +302,17 @@ def centers_map(
         lines = shapely.linestrings(np.stack([shapely.get_coordinates(assigned.geometry.to_numpy()), ends_xy], axis=1))
         links = gpd.GeoDataFrame({"k": k}, geometry=lines, crs=4326)
         link_style = _by_colour({"weight": 1.5, "opacity": 0.75})
-        _layer(links, key="links", style=link_style, css="gridmap-link", interactive=False).add_to(fmap)
+        layer(links, key="links", style=link_style, css="gridmap-link", interactive=False).add_to(fmap)
         dots = _points(assigned, household="id", center="center_id", walk="walk_m", status="status").assign(k=k)
         fields = ["household", "center", "walk", *(["status"] if dots["status"].notna().any() else [])]
         style = _by_colour({"weight": 1, "fillOpacity": 0.9}, fill=True)
         marker = _marker(3, 1, "gridmap-household")
-        _layer(dots, key="households", style=style, fields=fields, marker=marker).add_to(fmap)
+        layer(dots, key="households", style=style, fields=fields, marker=marker).add_to(fmap)
     if len(uncovered):
         marks = _points(uncovered, household="id", grid="grid_id", reason="reason")
         style = {"color": "#000000", "fillColor": UNCOVERED_COLOUR}
         marker = _marker(5, 2, "gridmap-uncovered")
-        _layer(marks, key="uncovered", style=style, fields=["household", "grid", "reason"], marker=marker).add_to(fmap)
+        layer(marks, key="uncovered", style=style, fields=["household", "grid", "reason"], marker=marker).add_to(fmap)
     n = assigned["center_id"].value_counts().reindex(centers["id"].to_numpy()).fillna(0).astype(int).to_numpy()
     if len(centers):
         walks = assigned.groupby("center_id")["walk_m"].sum().reindex(centers["id"].to_numpy()).fillna(0)
@@ -319,7 +323,7 @@ def centers_map(
         )
         style = _by_colour({"weight": 2.5, "fillOpacity": 1.0}, fill=True, outline="#222222")
         fields = ["center", "grid", "load", "walk"]
-        _layer(spots, key="centers", style=style, fields=fields, marker=_marker(8, 2.5, "gridmap-center")).add_to(fmap)
+        layer(spots, key="centers", style=style, fields=fields, marker=_marker(8, 2.5, "gridmap-center")).add_to(fmap)
     picks = getattr(suggestions, "centers", suggestions)
     sites = gpd.GeoDataFrame({"household": []}, geometry=[], crs=4326)
     if picks is not None and len(picks):
@@ -331,7 +335,7 @@ def centers_map(
             crs=4326,
         )  # fmt: skip
         sites = sites[sites.geometry.notna()]
-        _layer(
+        layer(
             sites, key="suggestions", style={"color": SUGGESTED_COLOUR, "fillColor": "#ffffff"},
             fields=["household", "grid", "rank", "covers"], marker=_marker(9, 3, "gridmap-suggested", 1.0),
             on_each_feature=SITE_RANK_LABEL,

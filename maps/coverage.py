@@ -13,7 +13,6 @@ rounded to 6 decimals; every overlay has a Chinese + English name in the layer c
 """
 
 import functools
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,8 +31,9 @@ from maps.base import (
     escape,
     feature_collection,
     frames_bounds,
-    to_wgs84,
 )
+from maps.basemaps import BaseMap
+from maps.coverage_inputs import _drop_empty, _ids, _speed, _type_rows
 from maps.coverage_style import (
     CIRCLE_ANCHORS,
     SUGGESTION_COLOUR,
@@ -46,6 +46,7 @@ from maps.coverage_style import (
     ramp,
     walk_classes,
 )
+from maps.coverage_tiles import add_tiled_layers
 from maps.labels import (
     FIELD_LABELS,
     GAIN_UNITS,
@@ -55,82 +56,12 @@ from maps.labels import (
     service_colour,
     service_label,
 )
-
-PROFILE_COLUMN = "walk_min_{profile}"
-_COVERED_COLUMN = re.compile(r"^covered_(?:(?P<profile>.+)_)?(?P<level>\d+(?:\.\d+)?)$")
+from maps.vectortiles import BELOW_PANE, add_panes
 
 BUILDING_STYLE: dict[str, Any] = {"color": "#4d4d4d", "weight": 0.5, "opacity": 0.8, "fillOpacity": 0.85}
 UNCOVERED_STYLE: dict[str, Any] = {"color": UNCOVERED_OUTLINE, "weight": 2.5, "opacity": 1.0, "fillOpacity": 0.85}
 GRID_STYLE: dict[str, Any] = {"color": "#7f7f7f", "weight": 1.5, "fill": False}  # grey: blue is for the circles
 EUCLIDEAN_STYLE: dict[str, Any] = {"color": "#444444", "weight": 1.5, "opacity": 0.9, "dashArray": "6 5", "fill": False}
-
-
-# --- inputs ---------------------------------------------------------------------------------------------------
-
-
-def _ids(frame: pd.DataFrame) -> pd.Series:
-    """The frame's ids as strings: ``source_id``, else ``id``, else the index."""
-    column = "source_id" if "source_id" in frame else "id" if "id" in frame else None
-    values = frame[column] if column else pd.Series(frame.index, index=frame.index)
-    return values.astype(str)
-
-
-def _as_bool(values: pd.Series) -> np.ndarray:
-    """Booleans from a flag column that may have come through CSV ('True'/'False', 1/0) or have gaps."""
-    if values.dtype == bool:
-        return values.to_numpy()
-    return values.astype(str).str.strip().str.lower().isin(("true", "1", "t", "yes")).to_numpy()
-
-
-def _type_rows(table: pd.DataFrame, service_type: str, profile: str, levels: Sequence[float]) -> pd.DataFrame:
-    """Rows of `service_type`, one per building (the shortest walk if repeated), with columns building_id,
-    service_id, walk_m, minutes and ``covered_<i>`` per level when the table has the flags for every level."""
-    walk_column = PROFILE_COLUMN.format(profile=profile)
-    if walk_column not in table:
-        if "walk_min" not in table:
-            raise KeyError(f"the coverage table has neither {walk_column!r} nor 'walk_min'")
-        walk_column = "walk_min"  # the one-profile table of the CLI (gis.coverage.profile_table)
-    rows = table[table["service_type"].astype(str) == str(service_type)] if "service_type" in table else table
-    out = pd.DataFrame(
-        {
-            "building_id": rows["building_id"].astype(str),
-            "service_id": rows["service_id"] if "service_id" in rows else None,
-            "walk_m": pd.to_numeric(rows["walk_m"], errors="coerce") if "walk_m" in rows else np.nan,
-            "minutes": pd.to_numeric(rows[walk_column], errors="coerce"),
-        }
-    )
-    own: dict[float, str] = {}  # covered_<profile>_<level>
-    plain: dict[float, str] = {}  # covered_<level> of the one-profile table
-    for column in rows.columns:
-        match = _COVERED_COLUMN.match(str(column))
-        if match and match["profile"] == profile:
-            own[float(match["level"])] = column
-        elif match and match["profile"] is None:
-            plain[float(match["level"])] = column
-    flags = plain if walk_column == "walk_min" else own
-    if all(float(level) in flags for level in levels):
-        for i, level in enumerate(levels):
-            out[f"covered_{i}"] = _as_bool(rows[flags[float(level)]])
-    out = out.sort_values("minutes", na_position="last", kind="stable")
-    return out.drop_duplicates("building_id").set_index("building_id")
-
-
-def _speed(rows: pd.DataFrame, circles: gpd.GeoDataFrame | None, profile: str) -> float | None:
-    """The profile's walking speed (m/s), read back from the table (walk_m / minutes) or the circles' budgets."""
-    ok = np.isfinite(rows["walk_m"]) & np.isfinite(rows["minutes"]) & (rows["minutes"] > 0)
-    if ok.any():
-        return float(np.median(rows.loc[ok, "walk_m"] / (rows.loc[ok, "minutes"] * 60.0)))
-    if circles is not None and {"budget_m", "level"} <= set(circles.columns) and len(circles):
-        same = circles[circles["profile"] == profile] if "profile" in circles else circles
-        same = same[pd.to_numeric(same["level"], errors="coerce") > 0]
-        if len(same):
-            return float(np.median(same["budget_m"].astype(float) / (same["level"].astype(float) * 60.0)))
-    return None
-
-
-def _drop_empty(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    gdf = to_wgs84(gdf)
-    return gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
 
 
 # --- layers ---------------------------------------------------------------------------------------------------
@@ -149,6 +80,7 @@ def _overlay(
     fields: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
     show: bool = True,
+    on: folium.Map | None = None,
     **kwargs: Any,
 ) -> folium.GeoJson:
     """One overlay: `gdf` with `fields` as escaped properties and a tooltip showing them (labelled by `labels`, else
@@ -159,7 +91,7 @@ def _overlay(
         tooltip = folium.GeoJsonTooltip(fields=list(fields), aliases=aliases, sticky=True)
     style_function = style if callable(style) else (lambda _feature: dict(style))
     return folium.GeoJson(
-        feature_collection(gdf, fields),
+        feature_collection(gdf, fields, on=on),
         name=escape(name),
         style_function=style_function,
         tooltip=tooltip,
@@ -169,7 +101,7 @@ def _overlay(
 
 
 def _service_overlay(
-    points: gpd.GeoDataFrame, code: str, *, chosen: bool, served: pd.Series | None = None
+    points: gpd.GeoDataFrame, code: str, *, chosen: bool, served: pd.Series | None = None, on: folium.Map | None = None
 ) -> folium.GeoJson:
     label, colour = service_label(code), service_colour(code)
     fields: tuple[str, ...] = ("name", "type_label")
@@ -185,7 +117,7 @@ def _service_overlay(
         fill_opacity=0.95,
     )
     return _overlay(
-        points, name=f"{label} {code}", style={"fillColor": colour}, fields=fields, show=chosen, marker=marker
+        points, name=f"{label} {code}", style={"fillColor": colour}, fields=fields, show=chosen, marker=marker, on=on
     )
 
 
@@ -276,10 +208,12 @@ def coverage_map(
     circles: gpd.GeoDataFrame | None = None,
     suggestions: gpd.GeoDataFrame | None = None,
     grids: gpd.GeoDataFrame | None = None,
-    tiles: str = "openstreetmap",
+    tiles: str | BaseMap = "openstreetmap",
     attribution: str | None = None,
     asset_base_url: str | None = None,
     osm_data: bool = False,
+    tile_prefix: str | None = None,
+    in_grids: Sequence[int] | None = None,
 ) -> folium.Map:
     """The planner map of one service type under one walking profile, fitted to the buildings.
 
@@ -307,6 +241,9 @@ def coverage_map(
         weights given) is not shown as residents.
     grids : optional grid outlines (``code``), drawn under everything with their codes.
     tiles, attribution, asset_base_url, osm_data : as in `maps.base.base_map`.
+    tile_prefix : e.g. '/tiles' (with `asset_base_url`): grids, buildings and service points are drawn from
+        gridmap's vector tiles there (maps.coverage_tiles); the frames then only fit the map, count the legend and
+        name the points. `in_grids`: then draw only the buildings of these grids (one community).
 
     Returns
     -------
@@ -344,9 +281,15 @@ def coverage_map(
         asset_base_url=asset_base_url,
     )
 
-    if grids is not None and len(grids):
+    below: dict[str, Any] = {}  # the circles' pane: under the tile layers, as they were under the inline buildings
+    if tile_prefix is not None:
+        if asset_base_url is None:
+            raise ValueError("tile layers need the API's assets: give asset_base_url with tile_prefix")
+        add_panes(fmap, asset_base_url)
+        below = {"pane": BELOW_PANE}
+    if tile_prefix is None and grids is not None and len(grids):
         folium.GeoJson(  # outlines with their codes (a permanent label), under everything and not hoverable
-            feature_collection(grids, ["code"]),
+            feature_collection(grids, ["code"], on=fmap),
             name=escape(LAYER_NAMES["grids"]),
             style_function=lambda _feature: dict(GRID_STYLE),
             on_each_feature=GRID_CODE_LABEL,
@@ -362,29 +305,46 @@ def coverage_map(
     circle_colours = ramp(CIRCLE_ANCHORS, len(per_level))
     for (level, frame), colour in reversed(list(zip(per_level, circle_colours, strict=True))):
         style = {"color": colour, "weight": 1.2, "opacity": 0.9, "fillColor": colour, "fillOpacity": 0.14}
-        _overlay(frame, name=circle_layer_name(level), style=style, interactive=False).add_to(fmap)
+        _overlay(frame, name=circle_layer_name(level), style=style, interactive=False, on=fmap, **below).add_to(fmap)
     if rings is not None and len(rings):
-        _overlay(rings, name=LAYER_NAMES["euclidean"], style=EUCLIDEAN_STYLE, show=False, interactive=False).add_to(
-            fmap
-        )
+        _overlay(
+            rings, name=LAYER_NAMES["euclidean"], style=EUCLIDEAN_STYLE, show=False, interactive=False, on=fmap, **below
+        ).add_to(fmap)
 
     uncovered = drawn[drawn["cls"].to_numpy() >= n]
-    layers = (
-        (drawn, LAYER_NAMES["walk_time"], BUILDING_STYLE),
-        (uncovered, f"{LAYER_NAMES['uncovered']} (>{levels[-1]:g} min)", UNCOVERED_STYLE),
-    )
-    for frame, name, base in layers:
-        if len(frame):
-            style_of = functools.partial(_class_style, base=base, colours=colours)
-            layer = folium.GeoJson(feature_collection(frame, fields), name=escape(name), style_function=style_of)
-            layer.add_child(WalkTooltip(**tooltip))
-            layer.add_to(fmap)
+    if tile_prefix is not None:
+        add_tiled_layers(
+            fmap,
+            service_type=str(service_type),
+            levels=levels,
+            speed=_speed(rows, circles, profile),
+            colours=colours,
+            types=sorted(set(points["type"])),
+            served=served,
+            grids=grids,
+            in_grids=in_grids,
+            styles={"grid": GRID_STYLE, "building": BUILDING_STYLE, "uncovered": UNCOVERED_STYLE},
+            asset_base_url=str(asset_base_url),
+            tile_prefix=tile_prefix,
+        )
+    else:
+        layers = (
+            (drawn, LAYER_NAMES["walk_time"], BUILDING_STYLE),
+            (uncovered, f"{LAYER_NAMES['uncovered']} (>{levels[-1]:g} min)", UNCOVERED_STYLE),
+        )
+        for frame, name, base in layers:
+            if len(frame):
+                style_of = functools.partial(_class_style, base=base, colours=colours)
+                data = feature_collection(frame, fields, on=fmap)
+                layer = folium.GeoJson(data, name=escape(name), style_function=style_of)
+                layer.add_child(WalkTooltip(**tooltip))
+                layer.add_to(fmap)
 
-    order = {code: i for i, code in enumerate(SERVICE_TYPES)}  # known types in the usual order, then unknown ones
-    for code in sorted(set(points["type"]) - {str(service_type)}, key=lambda c: (order.get(c, len(order)), c)):
-        _service_overlay(points[points["type"] == code], code, chosen=False).add_to(fmap)
-    if len(chosen):
-        _service_overlay(chosen, str(service_type), chosen=True, served=served).add_to(fmap)
+        order = {code: i for i, code in enumerate(SERVICE_TYPES)}  # known types in the usual order, then unknown ones
+        for code in sorted(set(points["type"]) - {str(service_type)}, key=lambda c: (order.get(c, len(order)), c)):
+            _service_overlay(points[points["type"] == code], code, chosen=False, on=fmap).add_to(fmap)
+        if len(chosen):
+            _service_overlay(chosen, str(service_type), chosen=True, served=served, on=fmap).add_to(fmap)
 
     if suggestions is not None and len(suggestions):
         sites = suggestions.rename(columns={"buildings": "new_buildings"})
@@ -401,6 +361,7 @@ def coverage_map(
             labels=gain_label,
             marker=marker,
             on_each_feature=SITE_RANK_LABEL,
+            on=fmap,
         ).add_to(fmap)
 
     residents = float(uncovered["residents"].sum()) if "residents" in uncovered else None

@@ -4,10 +4,11 @@ Selenium Manager is never used (it would download a browser); a missing chromium
 with a message, or fails it in CI, where the browser tests must run.
 """
 
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -41,9 +42,16 @@ def _skip_or_fail(message: str) -> NoReturn:
     pytest.skip(message)
 
 
+# Every host name but the loopback address fails to resolve: a test never reaches the real network, and still sees
+# (in the network log) each request a page made to another host.
+NO_NETWORK = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"
+
+
 @contextmanager
-def chromium_driver() -> Iterator[Any]:
-    """A headless Chromium WebDriver with a fresh profile and the browser console log enabled; quit afterwards."""
+def chromium_driver(*, flags: Sequence[str] = (), network_log: bool = False) -> Iterator[Any]:
+    """A headless Chromium WebDriver with a fresh profile and the browser console log enabled; quit afterwards.
+
+    `flags`: more command-line flags (e.g. `NO_NETWORK`); `network_log`: record requests for `requested_urls`."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -56,10 +64,10 @@ def chromium_driver() -> Iterator[Any]:
     profile = tempfile.mkdtemp(prefix="gridmap-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
+    for flag in (*FLAGS, *flags):
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", **({"performance": "ALL"} if network_log else {})})
     try:
         driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     except Exception as exc:  # noqa: BLE001 - any start-up failure means "no usable browser here"
@@ -102,3 +110,32 @@ def save_screenshot(driver: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
+
+
+def requested_urls(driver: Any) -> list[str]:
+    """URLs of the requests the page made since the last call (a driver made with ``network_log=True``), failed ones
+    included. Reading the log empties it."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+TILE_LAYERS_LOADED = (
+    "return (window.gridmapTileLayers || []).length > 0 && window.gridmapTileLayers.every("
+    "t => !t.layer._map || (!t.layer.isLoading() && Object.keys(t.layer._vectorTiles || {}).length > 0))"
+)
+
+
+def wait_for_tile_layers(driver: Any, timeout: float = 30.0) -> bool:
+    """Wait until every shown layer a page draws from gridmap's vector tiles (maps.vectortiles) has its tiles."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not driver.execute_script(TILE_LAYERS_LOADED):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True

@@ -106,7 +106,7 @@ def centers_map_command(
         if count_map_households(conn, community_id=community_id, grid_id=grid_id) == 0:
             fail("no households to draw (wrong community or grid id?)")
         fmap, drawn = centers_map_from_db(
-            conn, community_id=community_id, grid_id=grid_id, tiles=config.tiles, asset_base_url=None
+            conn, community_id=community_id, grid_id=grid_id, tiles=config.base_map, asset_base_url=None
         )
     write_map(fmap, out, f" ({drawn} households)")
 

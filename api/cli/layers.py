@@ -121,5 +121,5 @@ def overview_map(
     db = engine(config.database_url)
     out = out or config.output_dir / "overview.html"
     with connect(db, scope=SYSTEM) as conn:
-        fmap = overview_from_db(conn, tiles=config.tiles, asset_base_url=None)
+        fmap = overview_from_db(conn, tiles=config.base_map, asset_base_url=None)
     write_map(fmap, out)

@@ -39,6 +39,7 @@ router = APIRouter(
 
 MAX_MAP_HOUSEHOLDS = 50_000  # a larger 中心户 map does not load on a phone or an office PC: ask for one community
 ASSETS = "/static/vendor"
+TILES = "/tiles"  # the street- and district-wide layers are drawn from the vector tiles (api.routers.tiles)
 
 
 def cached_page(
@@ -85,9 +86,9 @@ def overview(request: Request, conn: AggregatesConnectionDep, settings: Settings
     return cached_page(
         request,
         conn,
-        ("overview", settings.tiles),
+        ("overview", settings.base_map),
         OVERVIEW_DRAWS,
-        lambda: overview_from_db(conn, tiles=settings.tiles, asset_base_url=ASSETS),
+        lambda: overview_from_db(conn, tiles=settings.base_map, asset_base_url=ASSETS, tile_prefix=TILES),
     )
 
 
@@ -115,7 +116,7 @@ def coverage(
         profile,
         community_id,
         suggest,
-        settings.tiles,
+        settings.base_map,
         settings.walk_profiles[profile],
         tuple(settings.coverage_levels),
         settings.max_snap_m,
@@ -134,6 +135,7 @@ def coverage(
             community_id=community_id,
             suggest=suggest,
             asset_base_url=ASSETS,
+            tile_prefix=TILES,
         ),
         state=state,
     )
@@ -162,10 +164,10 @@ def centers(
     return cached_page(
         request,
         conn,
-        ("centers", principal.user_id, community_id, grid_id, settings.tiles),
+        ("centers", principal.user_id, community_id, grid_id, settings.base_map),
         CENTERS_DRAWS,
         lambda: centers_map_from_db(
-            conn, community_id=community_id, grid_id=grid_id, tiles=settings.tiles, asset_base_url=ASSETS
+            conn, community_id=community_id, grid_id=grid_id, tiles=settings.base_map, asset_base_url=ASSETS
         )[0],
         center_run=True,
     )

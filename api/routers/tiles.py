@@ -14,7 +14,7 @@ as a tile with no layers, and a 404 would read as an unknown layer.
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from api.access import FIELD_READERS, PLANNING
@@ -79,9 +79,13 @@ def vector_tile(
     engine: EngineDep,
     settings: SettingsDep,
     if_none_match: Annotated[str | None, Header()] = None,
+    crs: Annotated[
+        str | None,
+        Query(description="'gcj02': the tile of AMap's GCJ-02 map, features shifted to where AMap draws them"),
+    ] = None,
 ) -> Response:
     """One tile of a layer: places, service points and coverage for planners and up; hazards, requests and visits
-    (per building) within the user's own scope."""
+    (per building) within the user's own scope. With ``crs=gcj02`` for maps on an AMap base."""
     spec = storage.LAYERS.get(layer)
     if spec is None:
         raise NotFound(f"unknown layer {excerpt(layer)}; layers: {', '.join(storage.LAYERS)}")
@@ -90,15 +94,19 @@ def vector_tile(
         raise Forbidden(f"the {layer} tiles need the role {' or '.join(admitted)}; signed in as {principal.role}")
     zoom = _coordinate("z", z, MAX_ZOOM + 1)
     column, row = _coordinate("x", x, 2**zoom), _coordinate("y", y, 2**zoom)
+    if crs is not None and crs not in storage.CRS:
+        raise InvalidParameter(f"crs must be one of {', '.join(storage.CRS)} or absent, got {excerpt(crs, 24)}")
     if spec.personal:
         with connect(engine, scope=user_scope(principal.user_id)) as conn:
-            found = Tile.of(storage.tile(conn, layer, zoom, column, row)[0])
+            found = Tile.of(storage.tile(conn, layer, zoom, column, row, crs=crs)[0])
     else:
-        cache, key = tile_cache(request), (layer, zoom, column, row)
+        cache, key = tile_cache(request), (layer, zoom, column, row, crs)
         with connect(engine, scope=SYSTEM) as conn:
             kept = cache.get(key, storage.versions(conn, layer))
             if kept is None:
-                body, drawn_at = storage.tile(conn, layer, zoom, column, row, budget_m=coverage_budget_m(settings))
+                body, drawn_at = storage.tile(
+                    conn, layer, zoom, column, row, budget_m=coverage_budget_m(settings), crs=crs
+                )
                 found = Tile.of(body)
                 cache.put(key, drawn_at, found)  # the tile and its versions were read in one snapshot
             else:

@@ -42,9 +42,25 @@ def _read(conn: Connection, table: str, columns: str) -> gpd.GeoDataFrame:
     )
 
 
-def overview_layers(conn: Connection) -> dict[str, gpd.GeoDataFrame]:
-    """The layers of the overview map (`OVERVIEW_LAYERS`), by table."""
-    return {table: _read(conn, table, columns) for table, columns in OVERVIEW_LAYERS.items()}
+# A layer's extent as one row (its geometry the bounding box) and whether any row came from OpenStreetMap.
+EXTENT_SQL = """
+SELECT 0 AS id, CASE WHEN bool_or(source LIKE 'osm:%') THEN 'osm:' ELSE '' END AS source,
+       ST_SetSRID(ST_Extent(geom)::geometry, 4326) AS geometry
+FROM {table} HAVING count(*) > 0"""
+
+
+def overview_layers(conn: Connection, *, extent_only: tuple[str, ...] = ()) -> dict[str, gpd.GeoDataFrame]:
+    """The layers of the overview map (`OVERVIEW_LAYERS`), by table; the tables in `extent_only` as their extent
+    (one row, `source` 'osm:' if any row is OpenStreetMap-derived; no row when empty): for a map that draws them
+    from the vector tiles and only fits itself to them."""
+    return {
+        table: (
+            gpd.read_postgis(text(EXTENT_SQL.format(table=table)), conn, geom_col="geometry", crs="EPSG:4326")
+            if table in extent_only
+            else _read(conn, table, columns)
+        )
+        for table, columns in OVERVIEW_LAYERS.items()
+    }
 
 
 def stored_service_types(conn: Connection) -> list[str]:

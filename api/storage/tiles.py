@@ -8,11 +8,22 @@ picks one of these statements, z/x/y are bound integers).
 
 Personal layers (hazards, requests, visits) carry no names, phones, addresses or descriptions: category, state,
 overdue and dates only. They are read under the user's scope, so row-level security picks the rows.
+
+GCJ-02 tiles (``crs='gcj02'``, for maps drawn on AMap): the same rows, drawn where AMap draws them. Tile z/x/y is a
+tile of AMap's GCJ-02 map; the rows read are those in the WGS84 area that GCJ-02 moves into it (the tile's corners
+shifted back exactly), and each geometry is moved by one affine map per tile fitted to the exact shift at the
+tile's corners (least squares), in Web Mercator before clipping. The shift bends by at most ~2 m per km, so the
+affine map is within ~0.3 m of the exact shift in a z14 tile and within centimetres from z16 up, and neighbouring
+tiles agree along their shared edge to the same error.
 """
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import Connection, text
+
+from gis.crs import gcj02_to_wgs84
 
 EXTENT = 4096  # tile coordinates per side (the MVT default)
 BUFFER = 64  # tile coordinates drawn beyond each edge, so strokes and points at the edges are not cut
@@ -43,13 +54,17 @@ FROM {table} t, bounds
 WHERE t.geom && bounds.{"near" if points else "area"}"""
 
 
-# Covered flags: one boolean attribute per service type (walk_m within the budget in metres); no row: no flag.
+# Covered flags: one boolean attribute per service type (walk_m within the budget in metres); no row: no flag. And
+# the walk in whole metres to the nearest point of each type as '<type>_m' (none: unreachable), from which the
+# planner map colours buildings by walking time for any profile and level; the building's name for its tooltip.
 COVERAGE_ROWS = f"""
-SELECT b.id, b.grid_id, cov.flags, {MVT_GEOM.format(geom="b.geom")} AS geom
+SELECT b.id, b.grid_id, b.name, cov.flags, {MVT_GEOM.format(geom="b.geom")} AS geom
 FROM buildings b
 CROSS JOIN bounds
 LEFT JOIN LATERAL (
-    SELECT jsonb_object_agg(c.service_type, coalesce(c.walk_m <= :budget_m, false)) AS flags
+    SELECT jsonb_object_agg(c.service_type, coalesce(c.walk_m <= :budget_m, false))
+           || coalesce(jsonb_object_agg(c.service_type || '_m', round(c.walk_m)::int)
+                       FILTER (WHERE c.walk_m IS NOT NULL AND c.walk_m < 'Infinity'), '{{}}') AS flags
     FROM building_coverage c WHERE c.building_id = b.id
 ) cov ON true
 WHERE b.geom && bounds.area"""
@@ -134,20 +149,110 @@ TILE_SQL = {
     for name, layer in LAYERS.items()
 }
 
+# The same statements for GCJ-02 tiles: the rows of a WGS84 box, each geometry moved by an affine map (see above).
+SHIFTED_BOUNDS = """
+bounds AS (
+    SELECT ST_TileEnvelope(:z, :x, :y) AS env,
+           ST_MakeEnvelope(:area_w, :area_s, :area_e, :area_n, 4326) AS area,
+           ST_MakeEnvelope(:near_w, :near_s, :near_e, :near_n, 4326) AS near
+)"""
+_PLAIN_GEOM, _SHIFTED_GEOM = (
+    "ST_AsMVTGeom(ST_Transform({geom}, 3857), bounds.env",
+    "ST_AsMVTGeom(ST_Affine(ST_Transform({geom}, 3857), :a, :b, :d, :e, :xoff, :yoff), bounds.env",
+)
+
+
+def _shifted(sql: str) -> str:
+    before, after = (part.split("{geom}") for part in (_PLAIN_GEOM, _SHIFTED_GEOM))
+    count = sql.count(before[0])
+    sql = sql.replace(before[0], after[0]).replace(before[1], after[1]).replace(BOUNDS, SHIFTED_BOUNDS)
+    assert count and sql.count(after[1]) == count, "every MVT geometry of a shifted tile is moved"
+    return sql
+
+
+GCJ02_TILE_SQL = {name: text(_shifted(statement.text)) for name, statement in TILE_SQL.items()}
+CRS = ("gcj02",)  # the display CRSs tiles are made in besides Web Mercator on WGS84
+EARTH_RADIUS = 6378137.0  # Web Mercator's sphere
+
+
+def _mercator(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    return np.column_stack(
+        [np.radians(lon) * EARTH_RADIUS, np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * EARTH_RADIUS]
+    )
+
+
+def _lonlat(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.degrees(xy[:, 0] / EARTH_RADIUS), np.degrees(2 * np.arctan(np.exp(xy[:, 1] / EARTH_RADIUS)) - np.pi / 2)
+
+
+def gcj02_tile_params(z: int, x: int, y: int) -> dict[str, float]:
+    """The WGS84 boxes to read (the tile, and with its buffer) and the affine map (a, b, d, e, xoff, yoff: x' = a x +
+    b y + xoff, y' = d x + e y + yoff in Web Mercator) that draws WGS84 geometries where GCJ-02 puts them."""
+    size = 2 * math.pi * EARTH_RADIUS / 2**z
+    west, north = -math.pi * EARTH_RADIUS + x * size, math.pi * EARTH_RADIUS - y * size
+    params: dict[str, float] = {}
+    fit_src = fit_dst = None
+    for name, margin in (("area", 1 / EXTENT), ("near", (BUFFER + 1) / EXTENT)):
+        grow = margin * size
+        gcj = np.array(
+            [
+                [west - grow, north + grow],
+                [west + size + grow, north + grow],
+                [west - grow, north - size - grow],
+                [west + size + grow, north - size - grow],
+                [west + size / 2, north - size / 2],
+            ]
+        )
+        lon, lat = gcj02_to_wgs84(*_lonlat(gcj))
+        wgs = _mercator(np.asarray(lon), np.asarray(lat))
+        box_lon, box_lat = _lonlat(wgs[:4])
+        params |= {
+            f"{name}_w": float(box_lon.min()),
+            f"{name}_e": float(box_lon.max()),
+            f"{name}_s": float(box_lat.min()),
+            f"{name}_n": float(box_lat.max()),
+        }
+        if fit_src is None:
+            fit_src, fit_dst = wgs, gcj
+    assert fit_src is not None and fit_dst is not None
+    # Least squares in coordinates relative to the tile's centre (metres, well conditioned).
+    origin = fit_src[-1]
+    design = np.column_stack([fit_src - origin, np.ones(len(fit_src))])
+    solution, *_ = np.linalg.lstsq(design, fit_dst - origin, rcond=None)
+    (a, d), (b, e), (c, f) = solution
+    # x' = a (x - ox) + b (y - oy) + c + ox  →  xoff = c + ox - a ox - b oy
+    params |= {
+        "a": float(a),
+        "b": float(b),
+        "d": float(d),
+        "e": float(e),
+        "xoff": float(c + origin[0] - a * origin[0] - b * origin[1]),
+        "yoff": float(f + origin[1] - d * origin[0] - e * origin[1]),
+    }
+    return params
+
 
 def _versions_params(layer: str) -> dict:
     spec = LAYERS[layer]
     return {"layers": list(spec.versions), "coverage_run": spec.coverage_run}
 
 
-def tile(conn: Connection, layer: str, z: int, x: int, y: int, *, budget_m: float = 0.0) -> tuple[bytes, str]:
+def tile(
+    conn: Connection, layer: str, z: int, x: int, y: int, *, budget_m: float = 0.0, crs: str | None = None
+) -> tuple[bytes, str]:
     """The MVT of one tile of `layer` (a key of `LAYERS`; empty bytes when no feature meets it) and the versions it
-    was drawn at (see `versions`)."""
+    was drawn at (see `versions`). `crs='gcj02'`: the tile of AMap's map (see the module docstring)."""
     params = {"z": z, "x": x, "y": y, "budget_m": budget_m} | _versions_params(layer)
+    statement = TILE_SQL[layer]
+    if crs == "gcj02":
+        params |= gcj02_tile_params(z, x, y)
+        statement = GCJ02_TILE_SQL[layer]
+    elif crs is not None:
+        raise ValueError(f"unknown tile crs {crs!r}")
     # The planner's cost of ST_AsMVTGeom over a few thousand rows passes jit_above_cost: compiling took 20-36 ms
     # of a 140-180 ms z14 tile and saved nothing (measured on the district sample). For this transaction only.
     conn.execute(text("SET LOCAL jit = off"))
-    body, drawn_at = conn.execute(TILE_SQL[layer], params).one()
+    body, drawn_at = conn.execute(statement, params).one()
     return bytes(body or b""), drawn_at
 
 

@@ -1,5 +1,7 @@
 """The overview map served by the running API, opened in headless Chromium on the sample street."""
 
+import time
+
 import pytest
 from sqlalchemy import text
 
@@ -32,6 +34,12 @@ def test_overview_map_in_chromium(sample_counts, database_url, engine):
         browser_sign_in(driver, server.url, engine)
         driver.get(f"{server.url}/maps/overview")
         driver.implicitly_wait(5)
+        deadline = time.monotonic() + 30  # grids, buildings and service points come from the vector tiles
+        while time.monotonic() < deadline and not driver.execute_script(
+            "return (window.gridmapTileLayers || []).length > 0 && window.gridmapTileLayers.every("
+            "t => !t.layer.isLoading() && Object.keys(t.layer._vectorTiles).length > 0)"
+        ):
+            time.sleep(0.2)
         drawn = driver.execute_script("return document.querySelectorAll('.leaflet-interactive').length")
         overlays = driver.execute_script(
             "return Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"

@@ -7,6 +7,7 @@ legend, as Chromium decodes them), nothing is evaluated and no script from the d
 """
 
 import json
+import time
 
 import folium
 import geopandas as gpd
@@ -147,10 +148,32 @@ for (const map of maps) {
     }
   }
 }
+// Layers drawn from gridmap's vector tiles (maps.vectortiles): the properties of every feature drawn, as the tiles
+// carry them (raw text), and the tooltips of a few features of each layer.
+for (const t of (window.gridmapTileLayers || [])) {
+  let n = 0;
+  for (const tile of Object.values(t.layer._vectorTiles || {})) {
+    for (const f of Object.values(tile._features || {})) {
+      const p = f.feature.properties || {};
+      Object.values(p).filter(v => typeof v === 'string').forEach(v => texts.push(v));
+      if (n++ < 5) {
+        t.layer.fire('mouseover', {layer: f.feature, latlng: t.layer._map.getCenter()});
+        document.querySelectorAll('.leaflet-tooltip').forEach(el => texts.push(el.textContent));
+        t.layer.fire('mouseout', {layer: f.feature});
+      }
+    }
+  }
+}
 for (const el of document.querySelectorAll('.leaflet-control-layers, .gridmap-legend, .leaflet-tooltip')) {
   texts.push(el.textContent);
 }
 return {texts: texts, pwned: window.__pwned === undefined ? null : String(window.__pwned), maps: maps.length};
+"""
+
+
+TILES_LOADED = """
+return (window.gridmapTileLayers || []).every(t => !t.layer._map
+    || (!t.layer.isLoading() && Object.keys(t.layer._vectorTiles || {}).length > 0));
 """
 
 
@@ -159,6 +182,9 @@ def check_page(driver, url: str, expected: set[str], name: str) -> None:
     driver.get(url)
     driver.implicitly_wait(5)
     driver.set_script_timeout(120)
+    deadline = time.monotonic() + 30  # tile layers: every shown one has loaded its tiles
+    while time.monotonic() < deadline and not driver.execute_script(TILES_LOADED):
+        time.sleep(0.2)
     seen = driver.execute_script(COLLECT)
     save_screenshot(driver, f"hostile-{name}")
     assert seen["maps"] == 1, name

@@ -199,7 +199,9 @@ def test_base_map_arguments():
     with pytest.raises(ValueError, match="attribution"):
         base_map(center=(Y0, X0), tiles="https://t.example/{z}/{x}/{y}.png")
     with pytest.raises(ValueError, match="tiles must be"):
-        base_map(center=(Y0, X0), tiles="tianditu")
+        base_map(center=(Y0, X0), tiles="google")
+    with pytest.raises(ValueError, match="needs a key"):
+        base_map(center=(Y0, X0), tiles="tianditu")  # a key comes with settings.base_map
     custom = base_map(center=(Y0, X0), tiles="https://t.example/{z}/{x}/{y}.png", attribution="© Example")
     page = custom.get_root().render()
     assert "https://t.example/{z}/{x}/{y}.png" in page and "Example" in page

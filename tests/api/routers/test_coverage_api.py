@@ -17,7 +17,7 @@ from api.settings import Settings
 from api.storage import database
 from gis.coverage import coverage, gap_report, population
 from gis.network import build_walk_graph
-from tests.chromium import chromium_driver, js_errors, save_screenshot
+from tests.chromium import chromium_driver, js_errors, save_screenshot, wait_for_tile_layers
 from tests.conftest import ServerThread, sample_loaded
 from tests.signing import browser_sign_in, signed_in
 
@@ -194,6 +194,7 @@ def test_planner_map_served_in_chromium(client, settings, area, engine):
         browser_sign_in(driver, server.url, engine, role="planner", scopes=[f"street:{area.streets['code'].iloc[0]}"])
         driver.get(f"{server.url}/maps/coverage?service_type=elderly_care&profile=elderly&suggest=2")
         driver.implicitly_wait(5)
+        assert wait_for_tile_layers(driver)  # buildings and points come from the vector tiles
         drawn = driver.execute_script("return document.querySelectorAll('.leaflet-interactive').length")
         overlays = driver.execute_script(
             "return Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from api.deps import OpenConnectionDep
 from api.main import create_app
-from api.middleware import SANE_REQUEST_ID, content_security_policy, tile_source
+from api.middleware import SANE_REQUEST_ID, content_security_policy
 from api.routers.coverage import ScenarioRequest
 from api.settings import Settings
 from tests.chromium import chromium_driver, js_errors
@@ -227,14 +227,31 @@ def test_security_headers_on_every_response(client):
         assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
 
 
-def test_csp_allows_the_configured_tiles():
-    assert tile_source("none") is None
-    assert tile_source("openstreetmap") == "https://tile.openstreetmap.org"
-    assert tile_source("https://{s}.tiles.example.org/{z}/{x}/{y}.png") == "https://*.tiles.example.org"
-    assert tile_source("http://t{s}.tianditu.gov.cn/{z}/{x}/{y}") == "http://*.tianditu.gov.cn"
-    assert tile_source("/tiles/{z}/{x}/{y}.png") is None
-    csp = content_security_policy(Settings(tiles="openstreetmap"))
-    assert "img-src 'self' data: https://tile.openstreetmap.org;" in csp
+def img_src(**settings: str) -> str:
+    csp = content_security_policy(Settings(**settings))  # type: ignore[arg-type]
+    return next(part for part in csp.split("; ") if part.startswith("img-src"))
+
+
+def test_csp_allows_the_configured_tiles_and_nothing_else():
+    assert img_src(tiles="none") == "img-src 'self' data:"
+    assert img_src(tiles="openstreetmap") == "img-src 'self' data: https://tile.openstreetmap.org"
+    template = "https://{s}.tiles.example.org/{z}/{x}/{y}.png"
+    assert img_src(tiles=template, tiles_attribution="© 某区") == (
+        "img-src 'self' data: https://a.tiles.example.org https://b.tiles.example.org https://c.tiles.example.org"
+    )
+    assert img_src(tiles="http://10.0.0.5:8080/{z}/{x}/{y}.png", tiles_attribution="x") == (
+        "img-src 'self' data: http://10.0.0.5:8080"
+    )
+    assert img_src(tiles="/basemap/{z}/{x}/{y}.png", tiles_attribution="x") == "img-src 'self' data:"
+    assert img_src(tiles="amap") == "img-src 'self' data: " + " ".join(
+        f"https://webrd0{n}.is.autonavi.com" for n in range(1, 5)
+    )
+    key = "0123456789abcdef0123456789abcdef"
+    assert img_src(tiles="tianditu", tianditu_key=key) == "img-src 'self' data: " + " ".join(
+        f"https://t{n}.tianditu.gov.cn" for n in range(8)
+    )
+    csp = content_security_policy(Settings(tiles="amap"))
+    assert "connect-src 'self';" in csp and "autonavi" not in csp.replace(img_src(tiles="amap"), "")
 
 
 @pytest.mark.parametrize(

@@ -128,7 +128,8 @@ def test_coverage_tiles_carry_a_covered_flag_per_service_type(world):
     checked = [f for f in features if "clinic" in f["properties"]]
     assert checked and all(f["properties"]["clinic"] is bool(covered[f["id"]]) for f in checked)
     assert {True, False} >= {f["properties"]["clinic"] for f in checked}
-    assert not any(key in f["properties"] for f in features for key in ("name", "households"))
+    # the planner map's tooltip shows the building's name; nothing else of the buildings layer rides along
+    assert not any(key in f["properties"] for f in features for key in ("households", "kind", "floors"))
 
 
 def test_an_empty_tile_is_204_and_an_unknown_layer_404(world):
