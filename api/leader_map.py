@@ -26,6 +26,7 @@ from api.storage import maps as maps_db
 from api.workflows.hazards import STATE_LABELS
 from gis.heat import monday, weekly_heat
 from gis.hotspots import hotspots
+from maps.basemaps import BaseMap
 from maps.leader import LeaderView, leader_map
 
 # The stored layers the page draws (api.map_cache); the case tables have no counter: api.storage.leader's
@@ -125,7 +126,7 @@ def leader_map_from_db(
     grid_ids: list[int],
     query: LeaderQuery,
     *,
-    tiles: str,
+    tiles: str | BaseMap,
     asset_base_url: str | None,
     form: bool,
     as_of: datetime | None = None,

@@ -68,7 +68,7 @@ def worker_map_from_db(
         categories=[(c["code"], c["name"]) for c in hazards_db.categories(conn)],
         user={"id": principal.user_id, "login": principal.login},
         api_base=api_base,
-        tiles=settings.tiles,
+        tiles=settings.base_map,
         asset_base_url=asset_base_url,
         osm_data=osm_source(conn),
     )

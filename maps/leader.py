@@ -18,12 +18,14 @@ from datetime import date
 
 import folium
 import geopandas as gpd
+import numpy as np
 from branca.element import MacroElement
 from folium.template import Template
 
 from gis.heat import HEAT_SIZE_M, WeeklyHeat
 from gis.hotspots import SMALL_K, Z_95, Z_99, Hotspots, suppressed
-from maps.base import EMPTY_CENTER, base_map, escape, feature_collection, frames_bounds
+from maps.base import EMPTY_CENTER, base_map, escape, feature_collection, frames_bounds, shift_frame, shift_latlon
+from maps.basemaps import BaseMap
 from maps.leader_assets import HazardClusters, PluginAssets, WeeklyHeatMap
 from maps.legend import HtmlLegend
 
@@ -142,9 +144,9 @@ def grid_rates(grids: gpd.GeoDataFrame, k: int = SMALL_K) -> gpd.GeoDataFrame:
     return out
 
 
-def _choropleth(grids: gpd.GeoDataFrame, key: str, *, show: bool) -> folium.GeoJson:
+def _choropleth(fmap: folium.Map, grids: gpd.GeoDataFrame, key: str, *, show: bool) -> folium.GeoJson:
     fields = ["code", "name", "closure", "overdue"]
-    data = feature_collection(grids.assign(layer=key, fill=grids[f"{key}_fill"]), [*fields, "layer", "fill"])
+    data = feature_collection(grids.assign(layer=key, fill=grids[f"{key}_fill"]), [*fields, "layer", "fill"], on=fmap)
     tooltip = folium.GeoJsonTooltip(
         fields=fields, aliases=["网格编码", "网格名称", "诉求办结率", "隐患逾期率"], sticky=True
     )
@@ -162,7 +164,7 @@ def _choropleth(grids: gpd.GeoDataFrame, key: str, *, show: bool) -> folium.GeoJ
     )
 
 
-def _hotspots(spots: Hotspots) -> folium.GeoJson | None:
+def _hotspots(fmap: folium.Map, spots: Hotspots) -> folium.GeoJson | None:
     cells = spots.significant
     if not len(cells):
         return None
@@ -173,7 +175,7 @@ def _hotspots(spots: Hotspots) -> folium.GeoJson | None:
     )
     fields = ["label", "z", "p", "shown"]
     return folium.GeoJson(
-        feature_collection(cells, [*fields, "layer", "fill", "kind"]),
+        feature_collection(cells, [*fields, "layer", "fill", "kind"], on=fmap),
         name=escape(LAYERS["hotspots"]),
         style_function=lambda f: {
             "color": f["properties"]["fill"],
@@ -184,6 +186,15 @@ def _hotspots(spots: Hotspots) -> folium.GeoJson | None:
         },
         tooltip=folium.GeoJsonTooltip(fields=fields, aliases=["类型", "Gi* z 值", "p 值", "诉求件数"], sticky=True),
     )
+
+
+def _drawn_centres(fmap: folium.Map, centres: list[list[float]]) -> list[list[float]]:
+    """The heat cells' [lat, lon] as drawn on `fmap` (GCJ-02 on an AMap base)."""
+    if not centres:
+        return centres
+    lat_lon = np.asarray(centres, dtype=float)
+    lat, lon = shift_latlon(fmap, lat_lon[:, 0], lat_lon[:, 1])
+    return np.round(np.column_stack([lat, lon]), 6).tolist()
 
 
 HAZARD_FIELDS = ("category_name", "state_label", "severity_label", "week")
@@ -279,7 +290,7 @@ def leader_map(
     hazards: gpd.GeoDataFrame,
     hidden_hazards: int,
     view: LeaderView,
-    tiles: str = "openstreetmap",
+    tiles: str | BaseMap = "openstreetmap",
     attribution: str | None = None,
     asset_base_url: str | None = None,
     osm_data: bool = False,
@@ -312,16 +323,22 @@ def leader_map(
     fmap.add_child(PluginAssets(asset_base_url))
     rated = grid_rates(grids)
     if len(rated):
-        _choropleth(rated, "closure", show=True).add_to(fmap)
-        _choropleth(rated, "overdue", show=False).add_to(fmap)
+        _choropleth(fmap, rated, "closure", show=True).add_to(fmap)
+        _choropleth(fmap, rated, "overdue", show=False).add_to(fmap)
     labels = [f"{week.isoformat()} 当周" for week in heat.weeks]
     WeeklyHeatMap(
-        heat.data, heat.centres, index=labels, name=escape(LAYERS["heat"]), radius=28, min_opacity=0.1, max_opacity=0.75
+        heat.data,
+        _drawn_centres(fmap, heat.centres),
+        index=labels,
+        name=escape(LAYERS["heat"]),
+        radius=28,
+        min_opacity=0.1,
+        max_opacity=0.75,
     ).add_to(fmap)
-    layer = _hotspots(spots)
+    layer = _hotspots(fmap, spots)
     if layer is not None:
         layer.add_to(fmap)
-    _hazard_clusters(hazards).add_to(fmap)
+    _hazard_clusters(shift_frame(fmap, hazards) if len(hazards) else hazards).add_to(fmap)
     fmap.add_child(HtmlLegend(_legend(view, heat, spots, len(hazards), hidden_hazards), LEADER_STYLE))
     if view.form:
         fmap.add_child(ControlBox(_filter_form(view), position="topleft"))

@@ -24,7 +24,17 @@ import shapely
 from branca.element import MacroElement
 from folium.template import Template
 
-from maps.base import COORDINATE_DECIMALS, EMPTY_CENTER, base_map, escape, frames_bounds, to_wgs84
+from maps.base import (
+    COORDINATE_DECIMALS,
+    EMPTY_CENTER,
+    base_map,
+    escape,
+    frames_bounds,
+    shift_frame,
+    shift_latlon,
+    to_wgs84,
+)
+from maps.basemaps import BaseMap
 from maps.legend import HtmlLegend
 
 WORKER_JS = Path(__file__).resolve().parent / "static" / "worker.js"
@@ -168,6 +178,25 @@ def _points(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]
     return out
 
 
+def _display_offset(fmap: folium.Map, bounds: Any) -> list[float]:
+    """[dlat, dlon] that draws a WGS84 position (the phone's, from the locate control) on `fmap`: the GCJ-02 shift
+    at the middle of the user's grids on an AMap base, else 0. The shift changes by ~1e-5 of itself per degree, so
+    one offset holds to a few centimetres across a grid."""
+    if bounds is None:
+        return [0.0, 0.0]
+    lon, lat = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+    shifted_lat, shifted_lon = shift_latlon(fmap, lat, lon)
+    return [round(float(shifted_lat - lat), 8), round(float(shifted_lon - lon), 8)]
+
+
+def _drawn_points(fmap: folium.Map, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its ``lon``/``lat`` as drawn on `fmap` (GCJ-02 on an AMap base)."""
+    if not len(frame):
+        return frame
+    lat, lon = shift_latlon(fmap, frame["lat"].to_numpy(dtype=float), frame["lon"].to_numpy(dtype=float))
+    return frame.assign(lat=lat, lon=lon)
+
+
 def building_status(buildings: pd.DataFrame, due: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Per building: ``due`` (households due today or overdue), ``overdue`` (past their due date) and ``status``:
     overdue, due, done (households seen, none due) or empty (no household the user may see)."""
@@ -235,7 +264,7 @@ def worker_map(
     categories: Sequence[tuple[str, str]] = (),
     user: Mapping[str, Any] | None = None,
     api_base: str | None = "",
-    tiles: str = "openstreetmap",
+    tiles: str | BaseMap = "openstreetmap",
     attribution: str | None = None,
     asset_base_url: str | None = None,
     osm_data: bool = False,
@@ -273,20 +302,28 @@ def worker_map(
         osm_data=osm_data,
         asset_base_url=asset_base_url,
     )
-    tour = _tour(due, drawn) if len(drawn) else {"start": None, "stops": [], "total_m": 0.0}
+    # Drawn on the base's datum (GCJ-02 on AMap); the buildings' lon/lat properties stay WGS84: a visit is sent
+    # with them when the phone has no position.
+    tour = _tour(due, _drawn_points(fmap, drawn)) if len(drawn) else {"start": None, "stops": [], "total_m": 0.0}
+    if tour["start"] is not None:
+        tour["start"] = [round(float(v), 6) for v in shift_latlon(fmap, *tour["start"])]
     hazard_points = _points(
-        hazards, ["id", "category_name", "severity", "state", "state_label", "overdue", "description"]
+        _drawn_points(fmap, hazards),
+        ["id", "category_name", "severity", "state", "state_label", "overdue", "description"],
     )
-    request_points = _points(requests, ["id", "service_name", "state_label", "overdue", "description"])
+    request_points = _points(
+        _drawn_points(fmap, requests), ["id", "service_name", "state_label", "overdue", "description"]
+    )
     data = {
         "layers": LAYERS,
         "status": {k: list(v) for k, v in STATUS.items()},
         "severity": {k: list(v) for k, v in SEVERITY.items()},
         "kinds": list(VISIT_KINDS.items()),
         "categories": [list(c) for c in categories],
-        "grids": _features(grids, ["code", "name"]),
+        "grids": _features(shift_frame(fmap, grids) if len(grids) else grids, ["code", "name"]),
         "buildings": _features(
-            drawn, ["id", "name", "kind", "lon", "lat", "households", "care", "due", "overdue", "status"]
+            shift_frame(fmap, drawn) if len(drawn) else drawn,
+            ["id", "name", "kind", "lon", "lat", "households", "care", "due", "overdue", "status"],
         ),
         "households": _household_choices(
             households, {int(d["household_id"]): int(d["days_overdue"]) for d in due_entries}
@@ -297,6 +334,7 @@ def worker_map(
         "today": due.get("today"),
         "user": dict(user or {}),
         "api": api_base,
+        "display_offset": _display_offset(fmap, bounds),
     }
     fmap.add_child(WorkerLayers(data))
     counts = pd.Series(drawn["status"]).value_counts().to_dict() if len(drawn) else {}

@@ -30,7 +30,7 @@ def leader_map_command(
             everything = scope_grids(conn, 0, admin=True, community_id=None)
             grids = scope_grids(conn, 0, admin=True, community_id=query.community_id)
             fmap = leader_map_from_db(
-                conn, grids, query, tiles=config.tiles, asset_base_url=None, form=False, user_grids=everything
+                conn, grids, query, tiles=config.base_map, asset_base_url=None, form=False, user_grids=everything
             )
         except GridmapError as exc:
             fail(str(exc))

@@ -201,7 +201,7 @@ def leader(
     )
     check_category(leader_db.categories(conn), query.category)
     as_of = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    variant = ("leader", principal.user_id, tuple(mine), *query.key(), as_of, settings.tiles)
+    variant = ("leader", principal.user_id, tuple(mine), *query.key(), as_of, settings.base_map)
 
     return cached_page(
         request,
@@ -209,7 +209,7 @@ def leader(
         variant,
         LEADER_DRAWS,
         lambda: leader_map_from_db(
-            conn, grids, query, tiles=settings.tiles, asset_base_url=ASSETS, form=True, as_of=as_of, user_grids=mine
+            conn, grids, query, tiles=settings.base_map, asset_base_url=ASSETS, form=True, as_of=as_of, user_grids=mine
         ),
         also=lambda: (("cases", 0, leader_db.cases_fingerprint(conn)),),
     )
@@ -227,7 +227,7 @@ def worker(request: Request, conn: ConnectionDep, principal: PrincipalDep, setti
     return cached_page(
         request,
         conn,
-        ("worker", principal.user_id, page_stamp(conn, principal), settings.tiles),
+        ("worker", principal.user_id, page_stamp(conn, principal), settings.base_map),
         WORKER_DRAWS,
         lambda: worker_map_from_db(
             conn, principal, settings, request.app.state.tour_graphs, api_base="", asset_base_url=ASSETS

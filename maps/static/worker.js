@@ -393,11 +393,15 @@ var Locate = L.Control.extend({
 });
 new Locate().addTo(map);
 map.on("locationfound", function (e) {
+  // the phone's position is WGS84 (sent as it is); drawn with the base's offset (GCJ-02 on AMap, else none)
   lastPosition = { lat: e.latlng.lat, lon: e.latlng.lng, at: Date.now() };
+  var offset = data.display_offset || [0, 0];
+  var drawn = L.latLng(e.latlng.lat + offset[0], e.latlng.lng + offset[1]);
+  if (offset[0] || offset[1]) map.setView(drawn, map.getZoom());
   here.clearLayers();
-  L.circle(e.latlng, { radius: e.accuracy, weight: 1, color: "#1f78b4", fillOpacity: 0.1, interactive: false })
+  L.circle(drawn, { radius: e.accuracy, weight: 1, color: "#1f78b4", fillOpacity: 0.1, interactive: false })
     .addTo(here);
-  L.circleMarker(e.latlng, { radius: 7, color: "#fff", weight: 2, fillColor: "#1f78b4", fillOpacity: 1,
+  L.circleMarker(drawn, { radius: 7, color: "#fff", weight: 2, fillColor: "#1f78b4", fillOpacity: 1,
                              className: "gridmap-here" }).addTo(here);
 });
 map.on("locationerror", function () { say("无法获取位置（使用楼栋位置登记）"); });
