@@ -69,7 +69,7 @@ def test_every_status_of_the_table_is_declared_in_openapi():
     assert {status for status, _ in ERRORS.values()} - {303} <= set(ERROR_RESPONSES)
     paths = create_app(Settings(database_url="postgresql+psycopg2://nobody@127.0.0.1:1/none")).openapi()["paths"]
     redirecting = {path for path, ops in paths.items() if any("303" in op["responses"] for op in ops.values())}
-    assert redirecting == {"/maps/overview", "/maps/coverage", "/maps/centers"}
+    assert redirecting == {"/maps/overview", "/maps/coverage", "/maps/centers", "/maps/worker", "/maps/leader"}
 
 
 @pytest.mark.parametrize("path", sorted(ROUTERS.glob("*.py")), ids=lambda p: p.name)
