@@ -227,9 +227,10 @@ def worker(request: Request, conn: ConnectionDep, principal: PrincipalDep, setti
     return cached_page(
         request,
         conn,
-        ("worker", principal.user_id, page_stamp(conn, principal), settings.base_map),
+        ("worker", principal.user_id, settings.base_map),
         WORKER_DRAWS,
         lambda: worker_map_from_db(
             conn, principal, settings, request.app.state.tour_graphs, api_base="", asset_base_url=ASSETS
         ),
+        also=lambda: page_stamp(conn, principal),  # a new stamp replaces the user's page, as new counters do
     )
