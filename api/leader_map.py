@@ -79,15 +79,18 @@ def leader_query(
     return LeaderQuery(period(start, to), community, cat)
 
 
-def scope_grids(conn: Connection, user_id: int, *, admin: bool, community_id: int | None) -> list[int]:
-    """The grids the map covers: the user's, or the community's when it lies wholly within them."""
+def scope_grids(
+    conn: Connection, user_id: int, *, admin: bool, community_id: int | None
+) -> tuple[list[int], list[int]]:
+    """The user's grids, and those the map covers: all of them, or the community's when it lies wholly within
+    them (else 404, as for a community not stored)."""
     mine = kpis_db.user_grids(conn, user_id, admin=admin)
     if community_id is None:
-        return sorted(mine)
+        return sorted(mine), sorted(mine)
     grids = leader_db.community_grids(conn, community_id)
     if grids is None or not grids or not grids <= mine:
         raise NotFound(f"no community {community_id}")
-    return sorted(grids)
+    return sorted(mine), sorted(grids)
 
 
 def check_category(categories: pd.DataFrame, category: str | None) -> None:

@@ -27,8 +27,7 @@ def leader_map_command(
     with connect(engine(config.database_url), scope=SYSTEM) as conn:
         try:
             query = leader_query(first, last, None if community_id is None else str(community_id), category)
-            everything = scope_grids(conn, 0, admin=True, community_id=None)
-            grids = scope_grids(conn, 0, admin=True, community_id=query.community_id)
+            everything, grids = scope_grids(conn, 0, admin=True, community_id=query.community_id)
             fmap = leader_map_from_db(
                 conn, grids, query, tiles=config.base_map, asset_base_url=None, form=False, user_grids=everything
             )

@@ -193,12 +193,7 @@ def leader(
     closure and hazard overdue rate per grid, in the user's street or community; counts below 5 suppressed, no
     resident's data. Kept per user, parameters, hour (overdue moves with the clock) and data versions."""
     query = leader_query(from_, to, community_id, category)
-    mine = scope_grids(conn, principal.user_id, admin=principal.role == "admin", community_id=None)
-    grids = (
-        mine
-        if query.community_id is None
-        else scope_grids(conn, principal.user_id, admin=principal.role == "admin", community_id=query.community_id)
-    )
+    mine, grids = scope_grids(conn, principal.user_id, admin=principal.role == "admin", community_id=query.community_id)
     check_category(leader_db.categories(conn), query.category)
     as_of = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     variant = ("leader", principal.user_id, tuple(mine), *query.key(), as_of, settings.base_map)
