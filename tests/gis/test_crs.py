@@ -1,10 +1,12 @@
 """gis.crs: metric CRS choice, GCJ-02 / BD-09 conversions, declared CRS → WGS84."""
 
+import threading
+
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from pyproj import CRS, Geod
+from pyproj import CRS, Geod, Transformer
 from shapely import LineString, Point, Polygon
 
 from gis.crs import (
@@ -13,6 +15,7 @@ from gis.crs import (
     bd09_to_wgs84,
     gcj02_to_bd09,
     gcj02_to_wgs84,
+    lonlat_to,
     metric_crs,
     normalize_crs,
     reconcile_crs,
@@ -51,6 +54,21 @@ def test_metric_crs_depends_on_the_data():
     assert beijing.to_epsg() == 4548  # CM 117E
     assert metric_crs((2.35, 48.85)).to_epsg() == 32631  # Paris: UTM 31N
     assert metric_crs((-70.6, -33.4)).to_epsg() == 32719  # Santiago: UTM 19S
+
+
+def test_lonlat_to_is_one_transformer_per_crs_and_agrees_with_a_new_one():
+    """The due list snaps a worker's position with it from the server's threads: one shared transformer per CRS
+    (making one to a CGCS2000 zone costs ~50 ms), giving what a transformer made for the call gives."""
+    zone = metric_crs((116.4, 39.9))
+    shared = lonlat_to(zone)
+    assert lonlat_to(CRS.from_epsg(zone.to_epsg())) is shared
+    assert lonlat_to(metric_crs((121.5, 31.2))) is not shared
+    fresh = Transformer.from_crs("EPSG:4326", zone, always_xy=True)
+    found = []
+    thread = threading.Thread(target=lambda: found.append(shared.transform(116.41, 39.91)))
+    thread.start()
+    thread.join()
+    assert found[0] == pytest.approx(fresh.transform(116.41, 39.91), abs=1e-6)
 
 
 def test_metric_crs_accepts_frames_geometries_and_other_crs():
