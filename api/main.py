@@ -43,6 +43,7 @@ from api.routers import (
 from api.settings import Settings, get_settings, id_hash_key
 from api.storage.database import app_database_url, make_engine
 from api.tour_graphs import TourGraphs
+from gis.tours import warm_up
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "maps" / "static"
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )
+        warm_up()  # the walking order's compiled loops, before the first due list rather than during it
         try:
             yield
         finally:

@@ -5,32 +5,37 @@ Pure: a distance matrix in, an order out (the caller builds the matrix from the 
 path is open (the worker does not come back) and starts at row `start`; distances are taken as symmetric (the
 mean of d[i, j] and d[j, i]), as walking distances are.
 
-- Up to `exact_up_to` stops (default 8): **Held-Karp**, the exact optimum (O(2^n n^2), ~4 ms).
+- Up to `exact_up_to` stops (default 12): **Held-Karp**, the exact optimum (O(2^n n^2), ~1.5 ms for 12).
 - Beyond: **nearest neighbour**, then **2-opt** and **Or-opt** (segments of 1–3 stops moved, either way round) to
   a local optimum, then an **iterated local search**: a random double-bridge kick and local search again, kept when
   no longer (plateaus of equal length are walked along), a random restart after 10 kicks without gain, the best
-  path kept; until the time cap, `max_kicks` (100) or `patience` (60) kicks without a shorter path.
+  path kept; until the time cap, `max_kicks` (300) or `patience` (200) kicks without a shorter path.
   Deterministic for a given `seed` when the cap does not bite.
 
-How close to optimal (tests/gis/test_tours.py, 2 × 100 random cases of 9–11 stops against Held-Karp, itself
-checked against brute force; uniform points in a 1 km square, and street-grid distances with many ties): with the
-100 kicks mean gap 0.000 %, worst 0.000 % (p95 27–31 ms on the shared 2-core machine); nearest neighbour + 2-opt +
-Or-opt alone: mean 0.5–0.9 %, worst ≈ 10 %. ``pytest -s tests/gis/test_tours.py`` prints the figures again.
+The inner loops (Held-Karp, 2-opt, Or-opt) are compiled with numba (``nogil``: a due list's tour no longer holds
+the GIL, so it does not stall the server's other threads); the kicks' loop and the time cap stay in Python.
+Compiled code is cached beside the module; `warm_up` loads it (a server calls it at start-up).
+
+How close to optimal (tests/gis/test_tours.py, 2 × 100 random cases of 9–14 stops against Held-Karp, itself
+checked against brute force; uniform points in a 1 km square, and street-grid distances with many ties): printed by
+``pytest -s tests/gis/test_tours.py``; the figures and times are in docs/fieldwork.md.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
-__all__ = ["Tour", "held_karp", "local_search", "nearest_neighbour", "path_length", "plan_tour"]
+__all__ = ["Tour", "held_karp", "local_search", "nearest_neighbour", "path_length", "plan_tour", "warm_up"]
 
-EXACT_UP_TO = 8  # stops solved exactly by default (Held-Karp: ~4 ms for 8)
+EXACT_UP_TO = 12  # stops solved exactly by default (Held-Karp compiled: ~1.5 ms for 12, ~7 ms for 14)
 RESTART_AFTER = 10  # kicks without improvement before a random restart
-MAX_KICKS = 100  # iterated local search rounds at most (the time cap may end it first)
-PATIENCE = 60  # kicks without a shorter best path before the search stops
+MAX_KICKS = 300  # iterated local search rounds at most (the time cap may end it first)
+PATIENCE = 200  # kicks without a shorter best path before the search stops
 
 
 @dataclass(frozen=True)
@@ -65,31 +70,41 @@ def held_karp(dist: np.ndarray, start: int = 0) -> list[int]:
     d = _matrix(dist)
     n = len(d)
     others = [i for i in range(n) if i != start]
-    m = len(others)
-    if m == 0:
+    if not others:
         return [start]
-    sub = d[np.ix_(others, others)]
-    from_start = d[start, others]
+    order = _held_karp(np.ascontiguousarray(d[np.ix_(others, others)]), np.ascontiguousarray(d[start, others]))
+    return [start, *(others[j] for j in order)]
+
+
+@njit(cache=True, nogil=True)
+def _held_karp(sub: np.ndarray, from_start: np.ndarray) -> np.ndarray:  # pragma: no cover (compiled)
+    """Held-Karp on the stops but the start: cost[mask, j] is the shortest path from the start through the stops
+    of `mask`, ending at j. Returns the stops' order."""
+    m = len(from_start)
     size = 1 << m
     cost = np.full((size, m), np.inf)
     parent = np.full((size, m), -1, dtype=np.int64)
     for j in range(m):
         cost[1 << j, j] = from_start[j]
-    bits = 1 << np.arange(m)
-    for mask in range(3, size):  # every mask after all its subsets; single stops are set above
-        if mask & (mask - 1) == 0:
-            continue
-        js = np.flatnonzero(mask & bits)
-        candidates = cost[mask ^ bits[js]] + sub[:, js].T  # row: the last stop j; column: the stop k before it
-        k = np.argmin(candidates, axis=1)
-        cost[mask, js] = candidates[np.arange(len(js)), k]
-        parent[mask, js] = k
+    for mask in range(1, size):  # every mask after all its subsets
+        for j in range(m):
+            if not mask & (1 << j) or mask == 1 << j:
+                continue
+            before = mask ^ (1 << j)
+            best, best_k = np.inf, -1
+            for k in range(m):
+                if before & (1 << k):
+                    c = cost[before, k] + sub[k, j]
+                    if c < best:
+                        best, best_k = c, k
+            cost[mask, j] = best
+            parent[mask, j] = best_k
     mask, j = size - 1, int(np.argmin(cost[size - 1]))
-    backwards = []
-    while j >= 0:
-        backwards.append(others[j])
-        mask, j = mask ^ (1 << j), int(parent[mask, j])
-    return [start, *reversed(backwards)]
+    order = np.empty(m, dtype=np.int64)
+    for slot in range(m - 1, -1, -1):
+        order[slot] = j
+        mask, j = mask ^ (1 << j), parent[mask, j]
+    return order
 
 
 def nearest_neighbour(dist: np.ndarray, start: int = 0) -> list[int]:
@@ -107,81 +122,86 @@ def nearest_neighbour(dist: np.ndarray, start: int = 0) -> list[int]:
     return path
 
 
-def _two_opt(d: list[list[float]], p: list[int]) -> bool:
-    """Improving 2-opt moves (reverse p[i..j]; j may be the open end) until none is left; whether one was made.
-    Plain Python on lists: for tens of stops far faster than numpy's per-call overhead."""
+@njit(cache=True, nogil=True)
+def _two_opt(d: np.ndarray, p: np.ndarray) -> bool:  # pragma: no cover (compiled)
+    """Improving 2-opt moves (reverse p[i..j]; j may be the open end) until none is left; whether one was made."""
     n, improved, again = len(p), False, True
     while again:
         again = False
         for i in range(1, n - 1):
-            a, b = p[i - 1], p[i]
-            d_ab, row_a, row_b = d[a][b], d[a], d[b]
             for j in range(i + 1, n):
-                c = p[j]
+                a, b, c = p[i - 1], p[i], p[j]
                 if j + 1 < n:
-                    e = p[j + 1]
-                    delta = row_a[c] + row_b[e] - d_ab - d[c][e]
+                    delta = d[a, c] + d[b, p[j + 1]] - d[a, b] - d[c, p[j + 1]]
                 else:
-                    delta = row_a[c] - d_ab
+                    delta = d[a, c] - d[a, b]
                 if delta < -1e-9:
-                    p[i : j + 1] = p[i : j + 1][::-1]
+                    p[i : j + 1] = p[i : j + 1][::-1].copy()
                     improved = again = True
-                    a, b = p[i - 1], p[i]
-                    d_ab, row_a, row_b = d[a][b], d[a], d[b]
     return improved
 
 
-def _or_opt(d: list[list[float]], p: list[int], max_segment: int = 3) -> bool:
-    """One improving Or-opt move (a segment of 1–3 stops moved elsewhere, possibly reversed), made in place."""
+@njit(cache=True, nogil=True)
+def _or_opt(d: np.ndarray, p: np.ndarray, max_segment: int) -> bool:  # pragma: no cover (compiled)
+    """One improving Or-opt move (a segment of 1–3 stops moved between two others or to the open end, possibly
+    reversed), made in place; whether one was found. The places tried are the path's edges that do not touch the
+    segment, in path order, then the end."""
     n = len(p)
     for length in range(1, min(max_segment, n - 1) + 1):
         for i in range(1, n - length + 1):
-            first, last = p[i], p[i + length - 1]
-            prev = p[i - 1]
-            nxt = p[i + length] if i + length < n else -1
-            gain_out = d[prev][first] + (d[last][nxt] - d[prev][nxt] if nxt >= 0 else 0.0)
-            rest = p[:i] + p[i + length :]
-            for k in range(len(rest)):
-                left = rest[k]
-                right = rest[k + 1] if k + 1 < len(rest) else -1
-                if k == i - 1:
-                    continue  # where it was
-                cut = d[left][right] if right >= 0 else 0.0
-                forward = d[left][first] + (d[last][right] if right >= 0 else 0.0) - cut
-                backward = d[left][last] + (d[first][right] if right >= 0 else 0.0) - cut
-                if gain_out - forward > 1e-9 or (length > 1 and gain_out - backward > 1e-9):
-                    piece = p[i : i + length]
-                    if not gain_out - forward > 1e-9:
-                        piece = piece[::-1]
-                    p[:] = rest[: k + 1] + piece + rest[k + 1 :]
+            first, last, prev = p[i], p[i + length - 1], p[i - 1]
+            has_next = i + length < n
+            gain_out = d[prev, first] + (d[last, p[i + length]] - d[prev, p[i + length]] if has_next else 0.0)
+            for k in range(n):  # insert between p[k] and p[k + 1] (k = n - 1: after the last stop)
+                if i - 1 <= k <= i + length - 1:
+                    continue  # where it was, or inside it
+                left = p[k]
+                at_end = k == n - 1
+                right = p[k + 1] if not at_end else -1
+                cut = d[left, right] if not at_end else 0.0
+                forward = d[left, first] + (d[last, right] if not at_end else 0.0) - cut
+                backward = d[left, last] + (d[first, right] if not at_end else 0.0) - cut
+                better_forward = gain_out - forward > 1e-9
+                if better_forward or (length > 1 and gain_out - backward > 1e-9):
+                    piece = p[i : i + length].copy()
+                    if not better_forward:
+                        piece = piece[::-1].copy()
+                    rest = np.concatenate((p[:i], p[i + length :]))
+                    at = k + 1 if k < i else k + 1 - length  # the slot in `rest` after `left`
+                    p[:] = np.concatenate((rest[:at], piece, rest[at:]))
                     return True
     return False
 
 
-def _local_search(d: list[list[float]], p: list[int], deadline: float | None) -> list[int]:
-    p = list(p)
-    while deadline is None or time.perf_counter() < deadline:
+@njit(cache=True, nogil=True)
+def _search(d: np.ndarray, p: np.ndarray) -> np.ndarray:  # pragma: no cover (compiled)
+    p = p.copy()
+    while True:
         _two_opt(d, p)
-        if not _or_opt(d, p):
+        if not _or_opt(d, p, 3):
             break
     return p
 
 
+@njit(cache=True, nogil=True)
+def _path_length(d: np.ndarray, p: np.ndarray) -> float:  # pragma: no cover (compiled)
+    total = 0.0
+    for i in range(len(p) - 1):
+        total += d[p[i], p[i + 1]]
+    return total
+
+
 def local_search(dist: np.ndarray, path: list[int], *, deadline: float | None = None) -> list[int]:
-    """`path` (start first, kept first) improved by 2-opt and Or-opt moves until neither helps (or `deadline`, a
-    ``time.perf_counter()`` value, passes)."""
-    return _local_search(_matrix(dist).tolist(), [int(i) for i in path], deadline)
+    """`path` (start first, kept first) improved by 2-opt and Or-opt moves until neither helps. `deadline` (a
+    ``time.perf_counter()`` value) is kept for callers; one local search of a few hundred stops takes
+    milliseconds compiled, so it is always finished."""
+    return [int(i) for i in _search(_matrix(dist), np.asarray(path, dtype=np.int64))]
 
 
-def _length(d: list[list[float]], p: list[int]) -> float:
-    return sum(d[a][b] for a, b in zip(p[:-1], p[1:], strict=True))
-
-
-def _double_bridge(path: list[int], rng: np.random.Generator) -> list[int]:
+def _double_bridge(path: np.ndarray, rng: random.Random) -> np.ndarray:
     """Cut the path after the start into four pieces A B C D and join them A C B D (a kick 2-opt cannot undo)."""
-    n = len(path)
-    i, j, k = sorted(rng.choice(np.arange(1, n), size=3, replace=False))
-    return path[:i] + path[j:k] + path[i:j] + path[k:]
+    i, j, k = sorted(rng.sample(range(1, len(path)), 3))  # the stdlib's sample: a tenth of numpy's choice per call
+    return np.concatenate((path[:i], path[j:k], path[i:j], path[k:]))
 
 
 def plan_tour(
@@ -207,30 +227,40 @@ def plan_tour(
         path, method = held_karp(d, start), "exact"
     else:
         deadline = time.perf_counter() + time_limit_s
-        rows = d.tolist()
-        path = _local_search(rows, nearest_neighbour(d, start), None)
-        best = _length(rows, path)
-        rng = np.random.default_rng(seed)
-        current, current_length, stale, since_best = path, best, 0, 0
+        best_path = _search(d, np.asarray(nearest_neighbour(d, start), dtype=np.int64))
+        best = _path_length(d, best_path)
+        rng = random.Random(seed)
+        current, current_length, stale, since_best = best_path, best, 0, 0
+        others = [i for i in range(n) if i != start]
         if n >= 4:  # a double bridge needs three cut points after the start
             for _ in range(max_kicks):
                 if time.perf_counter() >= deadline:
                     break
                 if stale >= RESTART_AFTER:  # stuck in a deep valley: start again from a random order
-                    order = [int(i) for i in rng.permutation([i for i in range(n) if i != start])]
-                    current = _local_search(rows, [start, *order], deadline)
-                    current_length, stale = _length(rows, current), 0
-                candidate = _local_search(rows, _double_bridge(current, rng), deadline)
-                length = _length(rows, candidate)
+                    rng.shuffle(others)
+                    current = _search(d, np.array([start, *others], dtype=np.int64))
+                    current_length, stale = _path_length(d, current), 0
+                candidate = _search(d, _double_bridge(current, rng))
+                length = _path_length(d, candidate)
                 stale = 0 if length < current_length - 1e-9 else stale + 1
                 if length <= current_length + 1e-9:  # equal too: drifts along the plateaus that ties make
                     current, current_length = candidate, length
                 if length < best - 1e-9:
-                    path, best, since_best = candidate, length, 0
+                    best_path, best, since_best = candidate, length, 0
                 else:
                     since_best += 1
                     if since_best >= patience:
                         break
+        path = [int(i) for i in best_path]
         method = "heuristic"
     legs = [float(d[a, b]) for a, b in zip(path[:-1], path[1:], strict=True)]
     return Tour(order=path[1:], legs=legs, total=float(sum(legs)), method=method)
+
+
+def warm_up() -> None:
+    """Compile (first run after an install: seconds) or load from numba's cache (~0.3 s) the compiled loops, so that
+    the first due list of a server process does not pay it."""
+    rows = np.arange(6, dtype=float)
+    dist = np.abs(rows[:, None] - rows[None, :])
+    plan_tour(dist, exact_up_to=0, max_kicks=1)
+    plan_tour(dist)
