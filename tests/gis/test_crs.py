@@ -56,19 +56,27 @@ def test_metric_crs_depends_on_the_data():
     assert metric_crs((-70.6, -33.4)).to_epsg() == 32719  # Santiago: UTM 19S
 
 
-def test_lonlat_to_is_one_transformer_per_crs_and_agrees_with_a_new_one():
-    """The due list snaps a worker's position with it from the server's threads: one shared transformer per CRS
-    (making one to a CGCS2000 zone costs ~50 ms), giving what a transformer made for the call gives."""
-    zone = metric_crs((116.4, 39.9))
+@pytest.mark.parametrize("where", [(116.4, 39.9), (121.5, 31.2), (2.35, 48.86)], ids=["beijing", "shanghai", "paris"])
+def test_lonlat_to_is_one_transformer_per_crs_and_agrees_with_pyproj(where):
+    """The due list snaps a worker's position with it from the server's threads: one transformer per CRS (kept
+    as PROJ's chosen pipeline, cheap in a new thread), giving in another thread what pyproj's own gives."""
+    zone = metric_crs(where)
     shared = lonlat_to(zone)
     assert lonlat_to(CRS.from_epsg(zone.to_epsg())) is shared
-    assert lonlat_to(metric_crs((121.5, 31.2))) is not shared
+    assert lonlat_to(metric_crs((where[0] + 6, where[1]))) is not shared
     fresh = Transformer.from_crs("EPSG:4326", zone, always_xy=True)
-    found = []
-    thread = threading.Thread(target=lambda: found.append(shared.transform(116.41, 39.91)))
+    points = [(where[0] + dx, where[1] + dy) for dx in (-0.5, 0, 0.5) for dy in (-0.5, 0, 0.5)]
+    found: list = []
+
+    def use() -> None:
+        found.extend(shared.transform(*p) for p in points)
+
+    thread = threading.Thread(target=use)
     thread.start()
     thread.join()
-    assert found[0] == pytest.approx(fresh.transform(116.41, 39.91), abs=1e-6)
+    assert len(found) == len(points)
+    for point, got in zip(points, found, strict=True):
+        assert got == pytest.approx(fresh.transform(*point), abs=1e-6)
 
 
 def test_metric_crs_accepts_frames_geometries_and_other_crs():
