@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -25,7 +24,7 @@ from scipy.sparse.csgraph import dijkstra
 from api.storage import Connection
 from api.storage import walks as walks_db
 from gis.crs import lonlat_to
-from gis.network import WalkGraph, build_walk_graph, snap_points
+from gis.network import WalkGraph, build_walk_graph, snap_metric, snap_points
 from gis.tours import plan_tour
 
 MARGIN_M = 250.0  # network kept around the grids: a shortest path between two of their buildings rarely leaves it
@@ -157,8 +156,8 @@ def distance_matrix(area: Area, position: tuple[float, float], building_ids: Seq
         every = np.vstack([here, lonlat])
         return _straight_m(every, every), False
     x, y = area.to_metric.transform(position[0], position[1])
-    start = snap_points(graph, gpd.GeoSeries([shapely.Point(x, y)], crs=graph.crs), largest_only=True)
-    first = _walks(graph, Snapped.of(start), area.snapped.take(rows), _straight_m(here, lonlat))[0]
+    start = Snapped(*snap_metric(graph, shapely.points([[x, y]]), largest_only=True))
+    first = _walks(graph, start, area.snapped.take(rows), _straight_m(here, lonlat))[0]
     out[0, 1:] = out[1:, 0] = first
     out[1:, 1:] = area.between[np.ix_(rows, rows)]
     np.fill_diagonal(out, 0.0)

@@ -9,7 +9,7 @@ from gis.network.graph import (
     point_distances,
     with_virtual_sources,
 )
-from gis.network.snap import SNAP_COLUMNS, access_points, household_doors, snap_distinct, snap_points
+from gis.network.snap import SNAP_COLUMNS, access_points, household_doors, snap_distinct, snap_metric, snap_points
 
 __all__ = [
     "SNAP_COLUMNS",
@@ -22,6 +22,7 @@ __all__ = [
     "patch_distances",
     "point_distances",
     "snap_distinct",
+    "snap_metric",
     "snap_points",
     "with_virtual_sources",
 ]

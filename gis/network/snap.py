@@ -25,7 +25,7 @@ import shapely
 
 from gis.network.graph import WalkGraph
 
-__all__ = ["SNAP_COLUMNS", "access_points", "household_doors", "snap_distinct", "snap_points"]
+__all__ = ["SNAP_COLUMNS", "access_points", "household_doors", "snap_distinct", "snap_metric", "snap_points"]
 
 SNAP_COLUMNS = ["edge", "snap_m", "to_u", "to_v", "x", "y", "component_size", "in_largest"]
 _NODE_CAPACITY = 4  # STRtree node size for the nearest-edge search
@@ -202,6 +202,36 @@ def _interpolate(lines: np.ndarray, along: np.ndarray) -> np.ndarray:
     return out
 
 
+def _project(
+    graph: WalkGraph, geoms: np.ndarray, *, largest_only: bool, max_snap_m: float | None, with_xy: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each point's nearest edge (-1: none), the straight metres to it, the metres along it to its u and v ends,
+    and (`with_xy`) the projected point: `snap_points` without its frame."""
+    edge, snap_m = _nearest(graph, geoms, largest_only=largest_only, max_snap_m=max_snap_m)
+    ok = edge >= 0
+    to_u = np.full(len(geoms), np.nan)
+    to_v = np.full(len(geoms), np.nan)
+    xy = np.full((len(geoms), 2), np.nan)
+    if ok.any():
+        lines = graph.edge_geometry[edge[ok]]
+        line_length = shapely.length(lines)
+        along = shapely.line_locate_point(lines, geoms[ok])
+        fraction = np.clip(np.where(line_length > 0, along / np.where(line_length > 0, line_length, 1.0), 0.0), 0, 1)
+        length = graph.edge_length[edge[ok]]
+        to_u[ok] = fraction * length
+        to_v[ok] = length - to_u[ok]
+        if with_xy:
+            xy[ok] = _interpolate(lines, along)
+    return edge, snap_m, to_u, to_v, xy
+
+
+def snap_metric(graph: WalkGraph, geoms: np.ndarray, *, largest_only: bool = False) -> tuple[np.ndarray, ...]:
+    """`snap_points`' ``edge``, ``snap_m``, ``to_u`` and ``to_v`` as arrays, for Points already in the graph's CRS:
+    for a request snapping one point, where building the GeoSeries and the frame cost more than the snapping."""
+    edge, snap_m, to_u, to_v, _ = _project(graph, geoms, largest_only=largest_only, max_snap_m=None, with_xy=False)
+    return edge, snap_m, to_u, to_v
+
+
 def snap_points(
     graph: WalkGraph,
     points: gpd.GeoDataFrame | gpd.GeoSeries,
@@ -235,20 +265,8 @@ def snap_points(
         if not_point.any():
             geoms = geoms.copy()
             geoms[not_point] = shapely.point_on_surface(geoms[not_point])
-    edge, snap_m = _nearest(graph, geoms, largest_only=largest_only, max_snap_m=max_snap_m)
+    edge, snap_m, to_u, to_v, xy = _project(graph, geoms, largest_only=largest_only, max_snap_m=max_snap_m)
     ok = edge >= 0
-    to_u = np.full(len(geoms), np.nan)
-    to_v = np.full(len(geoms), np.nan)
-    xy = np.full((len(geoms), 2), np.nan)
-    if ok.any():
-        lines = graph.edge_geometry[edge[ok]]
-        line_length = shapely.length(lines)
-        along = shapely.line_locate_point(lines, geoms[ok])
-        fraction = np.clip(np.where(line_length > 0, along / np.where(line_length > 0, line_length, 1.0), 0.0), 0, 1)
-        length = graph.edge_length[edge[ok]]
-        to_u[ok] = fraction * length
-        to_v[ok] = length - to_u[ok]
-        xy[ok] = _interpolate(lines, along)
     component = np.where(ok, graph.edge_component[np.where(ok, edge, 0)] if graph.n_edges else -1, -1)
     sizes = np.where(ok, graph.component_sizes[np.where(ok, component, 0)] if graph.n_edges else 0, 0)
     out = pd.DataFrame(

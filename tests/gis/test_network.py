@@ -21,7 +21,15 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import dijkstra
 
 from gis.io import OsmExtract, read_osm
-from gis.network import ZERO_M, access_points, build_walk_graph, endpoint_distances, point_distances, snap_points
+from gis.network import (
+    ZERO_M,
+    access_points,
+    build_walk_graph,
+    endpoint_distances,
+    point_distances,
+    snap_metric,
+    snap_points,
+)
 
 OSM_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "osm"
 ZHUHAI = OSM_DIR / "zhuhai-xiangzhou.osm"
@@ -278,6 +286,20 @@ def test_snap_splits_the_edge_and_reports_detached_pieces() -> None:
     assert main_only["edge"].tolist() == [0, 0, -1]
     assert main_only["nearest_detached"].tolist() == [False, True, False]
     assert main_only.loc[1, "extra_snap_m"] == pytest.approx(90.0 - 10.0, abs=0.01)
+
+
+def test_snap_metric_gives_snap_points_columns() -> None:
+    """The due list snaps a worker's position with `snap_metric` (arrays, no frame): the same edge and metres."""
+    coords = {"a": (0, 0), "b": (200, 0), "c": (400, 0), "x": (0, 100), "y": (40, 100)}
+    nodes, edges = line_frames(coords, [("a", "b", None, None), ("b", "c", None, None), ("x", "y", None, None)])
+    graph = build_walk_graph(nodes, edges)
+    local = [(50, -20), (20, 90), (3000, 0), (399, 7)]
+    metric = np.array([shapely.Point(500_000 + x, 4_400_000 + y) for x, y in local], dtype=object)
+    for largest_only in (False, True):
+        frame = snap_points(graph, graph.from_metric(metric), largest_only=largest_only)
+        arrays = snap_metric(graph, metric, largest_only=largest_only)
+        for column, values in zip(("edge", "snap_m", "to_u", "to_v"), arrays, strict=True):
+            np.testing.assert_allclose(values, frame[column].to_numpy(dtype=float), atol=1e-6, err_msg=column)
 
 
 def test_access_points_prefer_entrances() -> None:
