@@ -24,14 +24,18 @@ server's resident memory (the sum of its processes' peaks).
 
 Peer: the same load on another checkout (``--app-dir DIR``, repeatable; e.g. a git worktree of the previous
 commit), each started in turn on the same database, machine and settings; the table at the end sets them side by
-side. The server imports the code of its own directory (checked: it prints ``api.__file__``).
+side. The server imports the code of its own directory (checked: it prints ``api.__file__``). The shared
+machine's speed drifts by up to ~1.7× between minutes (the same code's CPU per request, in one run): ``--cycles N``
+runs the whole sequence N times, interleaved, and the table gives medians over the cycles and the p95's range.
 
     python benchmarks/load.py [--scenario field] [--seconds 60] [--clients 50] [--app-dir DIR ...] [--workers 1 2]
+        [--cycles 3]
 """
 
 import argparse
 import os
 import random
+import statistics
 import sys
 import threading
 import time
@@ -328,12 +332,21 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[1], help="server processes (uvicorn --workers); each value in turn"
     )
+    parser.add_argument(
+        "--cycles",
+        type=int,
+        default=1,
+        help="run the whole sequence of checkouts and --workers this many times, interleaved (A B A B ...): the "
+        "side-by-side table then gives each figure's median over the cycles and the range of the p95",
+    )
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--reuse-db", action="store_true", help="use the sample a --keep-db run left (minutes saved)")
     args = parser.parse_args()
     args.clients = args.clients or (50 if args.scenario == "field" else 20)
     if not 0 < args.seconds <= 120 or not 0 < args.clients <= 200:
         raise SystemExit("--seconds must be in (0, 120] and --clients in (0, 200]")
+    if not 1 <= args.cycles <= 10:
+        raise SystemExit("--cycles: from 1 to 10")
     if not all(1 <= w <= 8 for w in args.workers):
         raise SystemExit("--workers: each from 1 to 8")
     if not (0 <= args.stats_share and 0 <= args.coverage_share and args.stats_share + args.coverage_share <= 1):
@@ -343,35 +356,49 @@ def main() -> None:
     url = make_url(Settings().database_url).set(database=DATABASE).render_as_string(hide_password=False)
     accounts = prepare_database(url, args.scenario, args.clients, args.reuse_db)
     print(f"{args.scenario}: {args.clients} clients for {args.seconds:g} s per round; {os.cpu_count()} CPUs")
+    results: dict[str, list[Round]] = {}  # label → the last round of each cycle
     try:
-        results = {
-            f"{str(app_dir)[-24:]} ×{workers}": run_app(app_dir, workers, url, args, [dict(a) for a in accounts])
-            for workers in args.workers
-            for app_dir in app_dirs
-        }
+        for cycle in range(args.cycles):
+            if args.cycles > 1:
+                print(f"\ncycle {cycle + 1} of {args.cycles}")
+            for workers in args.workers:
+                for app_dir in app_dirs:
+                    rounds = run_app(app_dir, workers, url, args, [dict(a) for a in accounts])
+                    results.setdefault(f"{str(app_dir)[-24:]} ×{workers}", []).append(rounds[-1])
     finally:
         if not args.keep_db:
             database.drop_database(url)
-    if len(results) < 2:
+    if len(results) < 2 and args.cycles < 2:
         return
-    print("\nside by side (last round; p50 / p95 / p99 ms):")
-    last = {label: rounds[-1] for label, rounds in results.items()}
-    names = sorted({name for r in last.values() for name in r.times})
-    print(f"  {'endpoint':<66}" + "".join(f" {label:>28}" for label in last))
+    over = f"median of {args.cycles} cycles; p50 / p95 / p99 ms, then the p95's range" if args.cycles > 1 else ""
+    print(f"\nside by side ({over or 'last round; p50 / p95 / p99 ms'}):")
+    names = sorted({name for cycles in results.values() for r in cycles for name in r.times})
+    print(f"  {'endpoint':<66}" + "".join(f" {label:>28}" for label in results))
     for name in names:
         cells = []
-        for r in last.values():
-            t = [x * 1000 for x in r.times.get(name, [])]
-            cells.append(f"{quantile(t, 0.5):.0f} / {quantile(t, 0.95):.0f} / {quantile(t, 0.99):.0f}" if t else "-")
+        for cycles in results.values():
+            per = [[x * 1000 for x in r.times.get(name, [])] for r in cycles]
+            per = [t for t in per if t]
+            if not per:
+                cells.append("-")
+                continue
+            p50, p95, p99 = (statistics.median(quantile(t, q) for t in per) for q in (0.5, 0.95, 0.99))
+            spread = f" ({min(quantile(t, 0.95) for t in per):.0f}–{max(quantile(t, 0.95) for t in per):.0f})"
+            cells.append(f"{p50:.0f} / {p95:.0f} / {p99:.0f}" + (spread if len(per) > 1 else ""))
         print(f"  {name:<66}" + "".join(f" {c:>28}" for c in cells))
     rows = {
-        "req/s": lambda r: f"{r.requests / r.seconds:.1f}",
-        "errors": lambda r: str(sum(r.errors.values())),
-        "peak RSS MB": lambda r: f"{r.peak_mb:.0f}",
-        "server CPU ms per request": lambda r: f"{r.server_cpu_s / max(r.requests, 1) * 1000:.1f}",
+        "req/s": lambda r: r.requests / r.seconds,
+        "errors": lambda r: sum(r.errors.values()),
+        "peak RSS MB": lambda r: r.peak_mb,
+        "server CPU ms per request": lambda r: r.server_cpu_s / max(r.requests, 1) * 1000,
     }
-    for label, cell in rows.items():
-        print(f"  {label:<66}" + "".join(f" {cell(r):>28}" for r in last.values()))
+    for label, value in rows.items():
+        cells = []
+        for cycles in results.values():
+            values = [value(r) for r in cycles]
+            shown = max(values) if label == "errors" else statistics.median(values)  # errors: the worst cycle
+            cells.append(f"{shown:.0f}" if label in ("errors", "peak RSS MB") else f"{shown:.1f}")
+        print(f"  {label:<66}" + "".join(f" {c:>28}" for c in cells))
 
 
 if __name__ == "__main__":
