@@ -23,7 +23,7 @@ lint:
 bench:
 	bash scripts/setup.sh --bench
 	.venv/bin/python benchmarks/import.py
-	.venv/bin/python benchmarks/coverage.py
+	.venv/bin/python benchmarks/service_circles.py
 	.venv/bin/python benchmarks/centers.py
 	.venv/bin/python benchmarks/stored.py
 

@@ -270,3 +270,18 @@ ALLOWED = [
 def test_what_the_rules_allow(rule, name, source):
     path = name.replace(".", "/") + ("/__init__.py" if name == "gis.centers" else ".py")
     assert rule(Module(name, path, ast.parse(source))) == []
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "benchmarks").glob("[!_]*.py")))
+def test_each_benchmark_script_starts(script):
+    """Each script's imports resolve as they do when it is run (its own folder first on sys.path): a script named
+    benchmarks/coverage.py once stood in for coverage.py, which numba imports when it can, and three benchmarks
+    failed at start."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout

@@ -13,7 +13,7 @@ one service-circle polygon; greedy top-10 siting; an exact MILP on a modest cand
 
 Ratios are peer time / ours. Agreement (covered shares) between the peers and ours is printed too.
 
-    python benchmarks/coverage.py [--scale 34] [--quick] [--nx-max-points 500] [--repeat 3] [--no-peers]
+    python benchmarks/service_circles.py [--scale 34] [--quick] [--nx-max-points 500] [--repeat 3] [--no-peers]
 """
 
 import argparse
