@@ -191,10 +191,9 @@ def _path_length(d: np.ndarray, p: np.ndarray) -> float:  # pragma: no cover (co
     return total
 
 
-def local_search(dist: np.ndarray, path: list[int], *, deadline: float | None = None) -> list[int]:
-    """`path` (start first, kept first) improved by 2-opt and Or-opt moves until neither helps. `deadline` (a
-    ``time.perf_counter()`` value) is kept for callers; one local search of a few hundred stops takes
-    milliseconds compiled, so it is always finished."""
+def local_search(dist: np.ndarray, path: list[int]) -> list[int]:
+    """`path` (start first, kept first) improved by 2-opt and Or-opt moves until neither helps (compiled: a few
+    hundred stops take milliseconds, so it is always finished; the time cap acts between kicks)."""
     return [int(i) for i in _search(_matrix(dist), np.asarray(path, dtype=np.int64))]
 
 
