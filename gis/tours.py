@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,15 @@ EXACT_UP_TO = 12  # stops solved exactly by default (Held-Karp compiled: ~1.5 ms
 RESTART_AFTER = 10  # kicks without improvement before a random restart
 MAX_KICKS = 300  # iterated local search rounds at most (the time cap may end it first)
 PATIENCE = 200  # kicks without a shorter best path before the search stops
+
+
+def _compiled(func: Callable) -> Callable:
+    """`func` compiled without the GIL, cached on disk where numba finds a writable folder (else compiled again in
+    each process: numba refuses ``cache=True`` outright when it has nowhere to write)."""
+    try:
+        return njit(cache=True, nogil=True)(func)
+    except RuntimeError:
+        return njit(nogil=True)(func)
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ def held_karp(dist: np.ndarray, start: int = 0) -> list[int]:
     return [start, *(others[j] for j in order)]
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _held_karp(sub: np.ndarray, from_start: np.ndarray) -> np.ndarray:  # pragma: no cover (compiled)
     """Held-Karp on the stops but the start: cost[mask, j] is the shortest path from the start through the stops
     of `mask`, ending at j. Returns the stops' order."""
@@ -122,7 +132,7 @@ def nearest_neighbour(dist: np.ndarray, start: int = 0) -> list[int]:
     return path
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _two_opt(d: np.ndarray, p: np.ndarray) -> bool:  # pragma: no cover (compiled)
     """Improving 2-opt moves (reverse p[i..j]; j may be the open end) until none is left; whether one was made."""
     n, improved, again = len(p), False, True
@@ -141,7 +151,7 @@ def _two_opt(d: np.ndarray, p: np.ndarray) -> bool:  # pragma: no cover (compile
     return improved
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _or_opt(d: np.ndarray, p: np.ndarray, max_segment: int) -> bool:  # pragma: no cover (compiled)
     """One improving Or-opt move (a segment of 1–3 stops moved between two others or to the open end, possibly
     reversed), made in place; whether one was found. The places tried are the path's edges that do not touch the
@@ -173,7 +183,7 @@ def _or_opt(d: np.ndarray, p: np.ndarray, max_segment: int) -> bool:  # pragma: 
     return False
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _search(d: np.ndarray, p: np.ndarray) -> np.ndarray:  # pragma: no cover (compiled)
     p = p.copy()
     while True:
@@ -183,7 +193,7 @@ def _search(d: np.ndarray, p: np.ndarray) -> np.ndarray:  # pragma: no cover (co
     return p
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _path_length(d: np.ndarray, p: np.ndarray) -> float:  # pragma: no cover (compiled)
     total = 0.0
     for i in range(len(p) - 1):

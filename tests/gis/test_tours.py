@@ -106,3 +106,24 @@ def test_the_time_cap_holds_on_a_large_case():
     elapsed = time.perf_counter() - started
     nn = path_length(dist, nearest_neighbour(dist))
     assert tour.total <= nn and elapsed < 1.0  # the first local optimum is finished whatever the cap
+
+
+def test_no_writable_cache_folder_still_compiles():
+    """numba refuses ``cache=True`` when it finds nowhere to write; gis.tours then compiles in each process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import numba.core.caching as caching\n"
+        "caching.CacheImpl._locator_classes = []  # as if no folder were writable\n"
+        "import numpy as np\n"
+        "from gis.tours import plan_tour\n"
+        "d = np.abs(np.arange(12.0)[:, None] - np.arange(12.0)[None, :])\n"
+        "assert plan_tour(d).order == list(range(1, 12))\n"
+        "assert plan_tour(d, exact_up_to=0).order == list(range(1, 12))\n"
+        "print('ok')\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
