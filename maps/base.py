@@ -320,6 +320,28 @@ def base_map(
     return fmap
 
 
+def fitted_map(
+    bounds: Bounds | None,
+    *,
+    zoom: int = 16,
+    tiles: str | BaseMap = "openstreetmap",
+    attribution: str | None = None,
+    osm_data: bool = False,
+    asset_base_url: str | None = None,
+) -> folium.Map:
+    """`base_map` fitted to `bounds`, or all of China zoomed out when there is nothing to draw (bounds None);
+    `zoom` applies when fitted bounds collapse to a point."""
+    return base_map(
+        bounds,
+        center=EMPTY_CENTER if bounds is None else None,
+        zoom=4 if bounds is None else zoom,
+        tiles=tiles,
+        attribution=attribution,
+        osm_data=osm_data,
+        asset_base_url=asset_base_url,
+    )
+
+
 def permanent_label(prop: str, css_class: str) -> JsCode:
     """An ``onEachFeature`` that writes ``feature.properties[prop]`` on the feature as a permanent label.
 

@@ -26,12 +26,11 @@ import shapely
 from gis.centers import DEFAULT_CAPACITY
 from gis.crs import metric_crs
 from maps.base import (
-    EMPTY_CENTER,
     GRID_CODE_LABEL,
     SITE_RANK_LABEL,
-    base_map,
     escape,
     feature_collection,
+    fitted_map,
     frames_bounds,
     to_wgs84,
 )
@@ -278,10 +277,8 @@ def centers_map(
     uncovered = hh[hh["kind"] == "uncovered"]
     outlines = _outlines(hh, grids, load)
     bounds = frames_bounds([f for f in (hh, outlines) if len(f)])
-    fmap = base_map(
+    fmap = fitted_map(
         bounds,
-        center=EMPTY_CENTER if bounds is None else None,
-        zoom=4 if bounds is None else 16,
         tiles=tiles,
         attribution=attribution,
         osm_data=osm_data,

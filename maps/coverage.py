@@ -24,12 +24,11 @@ import pandas as pd
 import shapely
 
 from maps.base import (
-    EMPTY_CENTER,
     GRID_CODE_LABEL,
     SITE_RANK_LABEL,
-    base_map,
     escape,
     feature_collection,
+    fitted_map,
     frames_bounds,
 )
 from maps.basemaps import BaseMap
@@ -271,10 +270,8 @@ def coverage_map(
     colours = class_colours(n)
 
     bounds = frames_bounds([f for f in (buildings, chosen, suggestions, grids) if f is not None])
-    fmap = base_map(
+    fmap = fitted_map(
         bounds,
-        center=EMPTY_CENTER if bounds is None else None,
-        zoom=4 if bounds is None else 16,
         tiles=tiles,
         attribution=attribution,
         osm_data=osm_data,

@@ -24,7 +24,7 @@ from folium.template import Template
 
 from gis.heat import HEAT_SIZE_M, WeeklyHeat
 from gis.hotspots import SMALL_K, Z_95, Z_99, Hotspots, suppressed
-from maps.base import EMPTY_CENTER, base_map, escape, feature_collection, frames_bounds, shift_frame, shift_latlon
+from maps.base import escape, feature_collection, fitted_map, frames_bounds, shift_frame, shift_latlon
 from maps.basemaps import BaseMap
 from maps.leader_assets import HazardClusters, PluginAssets, WeeklyHeatMap
 from maps.legend import HtmlLegend
@@ -310,10 +310,9 @@ def leader_map(
     tiles, attribution, asset_base_url, osm_data : as in `maps.base.base_map`.
     """
     bounds = frames_bounds([grids]) if len(grids) else None
-    fmap = base_map(
+    fmap = fitted_map(
         bounds,
-        center=EMPTY_CENTER if bounds is None else None,
-        zoom=4 if bounds is None else 15,
+        zoom=15,
         tiles=tiles,
         attribution=attribution,
         osm_data=osm_data,

@@ -14,7 +14,7 @@ from typing import Any
 import folium
 import geopandas as gpd
 
-from maps.base import EMPTY_CENTER, GRID_CODE_LABEL, base_map, escape, feature_collection, frames_bounds
+from maps.base import GRID_CODE_LABEL, escape, feature_collection, fitted_map, frames_bounds
 from maps.basemaps import BaseMap
 from maps.labels import FIELD_LABELS, LAYER_NAMES, SERVICE_TYPES, service_colour, service_label
 from maps.legend import HtmlLegend
@@ -119,10 +119,8 @@ def overview_map(
     """
     drawn = [f for f in (grids, buildings, service_points, compounds, communities) if f is not None]
     bounds = frames_bounds(drawn)
-    fmap = base_map(
+    fmap = fitted_map(
         bounds,
-        center=EMPTY_CENTER if bounds is None else None,
-        zoom=4 if bounds is None else 16,
         tiles=tiles,
         attribution=attribution,
         osm_data=osm_data,

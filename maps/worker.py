@@ -26,9 +26,8 @@ from folium.template import Template
 
 from maps.base import (
     COORDINATE_DECIMALS,
-    EMPTY_CENTER,
-    base_map,
     escape,
+    fitted_map,
     frames_bounds,
     shift_frame,
     shift_latlon,
@@ -293,10 +292,8 @@ def worker_map(
         building_status(buildings, due_entries) if len(buildings) else buildings.assign(due=[], overdue=[], status=[])
     )
     bounds = frames_bounds([f for f in (grids, buildings) if len(f)])
-    fmap = base_map(
+    fmap = fitted_map(
         bounds,
-        center=EMPTY_CENTER if bounds is None else None,
-        zoom=4 if bounds is None else 16,
         tiles=tiles,
         attribution=attribution,
         osm_data=osm_data,
