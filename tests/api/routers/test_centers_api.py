@@ -191,7 +191,7 @@ def test_workload_per_grid_and_worker(client, area):
 
 
 @pytest.mark.browser
-def test_centers_map_served_in_chromium(client, database_url, engine):
+def test_centers_map_served_in_chromium(client, first_run, database_url, engine):
     with engine.connect() as conn:
         grid = conn.scalar(text("SELECT min(grid_id) FROM households"))
         counts = conn.execute(
